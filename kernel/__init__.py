@@ -1,0 +1,1 @@
+"""llmos.kernel"""

@@ -1,0 +1,466 @@
+"""The CPU: a language model that turns a token stream into the next token.
+
+``CPU`` is the interface the kernel schedules onto; ``LlamaCPU`` runs a GGUF
+in-process with llama-cpp-python. The interface is deliberately small:
+
+- ``tokenize`` / ``detokenize`` (exact: detokenize(tokenize(s)) == s),
+- ``format_message(role, text)``: one message rendered with the model's own
+  chat template, so a prompt is the concatenation of its pages' tokens and
+  its token count is exact by construction,
+- ``stream(tokens, ...)``: generate, one ``Step`` per token, with stop
+  strings, max tokens, temperature, seed, an optional GBNF grammar, and the
+  top-5 next-token candidates when asked (the CPU panel's trace).
+
+``stream`` is a plain iterator and runs on the caller's thread; ``astream``
+runs it on the CPU's own worker thread and hands tokens to an asyncio loop,
+so the loop (and the UI) never waits on the model. A llama.cpp context is not
+thread-safe: every call that touches the context goes through the worker.
+
+What this module leaves out: scheduling, paging, KV snapshots (kernel/sched.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import ctypes
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmos.errors import ContextOverflow, ModelError, UsageError
+
+
+@dataclass
+class Step:
+    """One generated token."""
+
+    token: int
+    text: str
+    """The text this token completes (may be "" while a UTF-8 character is split across tokens)."""
+    top: list[tuple[str, float]] | None = None
+    """The five most likely next tokens and their probabilities, when asked for."""
+
+
+@dataclass
+class Generation:
+    """What a finished ``stream`` produced; filled in as it runs."""
+
+    text: str = ""
+    tokens: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    """Prompt tokens whose KV state was already in the context (not re-read)."""
+    stop_reason: str = ""
+    """"eos", "stop", "length" or "interrupted"."""
+    prefill_s: float = 0.0
+    first_token_s: float = 0.0
+    decode_s: float = 0.0
+
+    @property
+    def tok_per_s(self) -> float:
+        n = len(self.tokens) - 1
+        return n / self.decode_s if n > 0 and self.decode_s > 0 else 0.0
+
+
+class CPU(ABC):
+    """What the kernel needs from a model. See the module docstring."""
+
+    name: str
+    n_ctx: int
+
+    @abstractmethod
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
+
+    @abstractmethod
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    @abstractmethod
+    def format_message(self, role: str, text: str) -> str:
+        """``text`` as one message of ``role`` in the model's chat template."""
+
+    @abstractmethod
+    def generation_prompt(self) -> str:
+        """What the template puts before the assistant's answer."""
+
+    @abstractmethod
+    def stream(
+        self,
+        tokens: Sequence[int],
+        *,
+        max_tokens: int = 512,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int = 0,
+        grammar: str | None = None,
+        top_n: int = 0,
+        result: Generation | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Step]: ...
+
+    @abstractmethod
+    def info(self) -> dict: ...
+
+    def chat_tokens(self, messages: Sequence[tuple[str, str]]) -> list[int]:
+        """The prompt tokens for (role, text) messages, ending with the generation prompt."""
+        out: list[int] = []
+        for role, text in messages:
+            out += self.tokenize(self.format_message(role, text))
+        out += self.tokenize(self.generation_prompt())
+        return out
+
+    def count(self, text: str) -> int:
+        return len(self.tokenize(text, special=False))
+
+    # -- running off the caller's thread -------------------------------------------------
+
+    _executor: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The one worker thread every model call runs on."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"cpu-{self.name}")
+        return self._executor
+
+    async def astream(self, tokens: Sequence[int], **kwargs) -> AsyncIterator[Step]:
+        """``stream`` on the CPU worker thread; steps are delivered to the running loop.
+
+        Leaving the ``async for`` early (or cancelling the task) sets the cancel
+        event, so the worker stops within one token.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancel = kwargs.pop("cancel", None) or threading.Event()
+        done = object()
+
+        def work() -> None:
+            try:
+                for step in self.stream(tokens, cancel=cancel, **kwargs):
+                    loop.call_soon_threadsafe(queue.put_nowait, step)
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+            except BaseException as exc:  # handed to the awaiting side, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        future = loop.run_in_executor(self.executor(), work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set()
+            await asyncio.shield(future)
+
+
+# --------------------------------------------------------------------------------------
+# llama-cpp-python
+
+
+def _has_amx_build() -> bool:
+    """True when the loaded ggml CPU backend was built with AMX kernels.
+
+    Why this exists: on Intel CPUs with AMX, llama-cpp-python's default
+    (native) build routes matrix products through the AMX "extra buffer type",
+    which segfaults in ``ggml_backend_amx_mul_mat`` on any batch of two or more
+    tokens (every real prompt). Loading the model with ``use_extra_bufts =
+    False`` avoids that code path and keeps AVX-512. We switch extra buffer
+    types off only where the build has AMX, because on other CPUs they carry
+    useful weight repacking (AVX2, ARM) that we must not take away.
+    """
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    return "AMX_INT8 = 1" in info or "AMX = 1" in info
+
+
+_load_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _model_params_without_extra_bufts():
+    """``Llama()`` has no argument for ``use_extra_bufts``; it takes model params from
+    ``llama_model_default_params()``. Swap that function for the duration of one
+    load (under a lock, so concurrent loads do not see each other's patch)."""
+    from llama_cpp import llama as llama_module
+
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def params():
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    llama_module.llama_cpp.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
+def default_threads() -> int:
+    """Physical cores available to us: llama.cpp decodes slower with hyperthreads."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        available = os.cpu_count() or 1
+    import psutil
+
+    physical = psutil.cpu_count(logical=False) or available
+    return max(1, min(available, physical))
+
+
+FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+              10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+              16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 30: "BF16"}
+
+CHATML = ("<|im_start|>{role}\n{text}<|im_end|>\n", "<|im_start|>assistant\n")
+
+
+class LlamaCPU(CPU):
+    """A GGUF run in-process by llama-cpp-python."""
+
+    def __init__(self, path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None,
+                 name: str | None = None) -> None:
+        import llama_cpp
+
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        self.n_threads = n_threads or default_threads()
+        self.extra_bufts = not _has_amx_build()
+        started = time.perf_counter()
+        guard = contextlib.nullcontext() if self.extra_bufts else _model_params_without_extra_bufts()
+        try:
+            with _load_lock, guard:
+                self.llm = llama_cpp.Llama(
+                    str(self.path), n_ctx=n_ctx, n_batch=512, n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads, verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            raise ModelError(
+                f"llama.cpp could not load {self.path} ({size:,} bytes): the file is truncated, "
+                f"damaged or of an unsupported architecture ({exc})"
+            ) from None
+        self.load_s = time.perf_counter() - started
+        self.n_ctx = self.llm.n_ctx()
+        self._vocab = self.llm._model.vocab
+        self._pieces: dict[int, bytes] = {}
+        self._setup_template()
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        if not text:
+            return []
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def piece(self, token: int) -> bytes:
+        """The exact bytes of one token (llama-cpp-python's own detokenize cuts
+        pieces longer than 32 bytes, e.g. a newline and 40 spaces)."""
+        cached = self._pieces.get(token)
+        if cached is not None:
+            return cached
+        import llama_cpp
+
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, size, 0, True)
+            if n >= 0:
+                break
+            size = -n
+        data = buf.raw[:n]
+        self._pieces[token] = data
+        return data
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def is_eog(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    # -- chat template -----------------------------------------------------------------
+
+    def _setup_template(self) -> None:
+        """Derive per-message chunks from the model's Jinja chat template.
+
+        A template renders a whole conversation; we need one message at a time
+        so each page carries its own tokens. Render [system] and [system, msg]
+        and take the difference; where that is not a clean prefix (an exotic
+        template), fall back to ChatML.
+        """
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        self.template_source = "gguf" if template else "chatml (the GGUF has no chat template)"
+        self._fmt = None
+        if not template:
+            return
+        eos = self.detokenize([self.llm.token_eos()]) if self.llm.token_eos() >= 0 else ""
+        bos = self.detokenize([self.llm.token_bos()]) if self.llm.token_bos() >= 0 else ""
+        try:
+            plain = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False)
+            gen = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=True)
+
+            def render(fmt, msgs):
+                return fmt(messages=[{"role": r, "content": c} for r, c in msgs]).prompt
+
+            sys_only = render(plain, [("system", "S")])
+            with_user = render(plain, [("system", "S"), ("user", "U")])
+            with_gen = render(gen, [("system", "S"), ("user", "U")])
+            if not (with_user.startswith(sys_only) and with_gen.startswith(with_user)):
+                raise ValueError("template is not additive")
+            self._fmt = (plain, render, sys_only, with_gen[len(with_user):])
+            self.template_source = "gguf"
+        except Exception as exc:  # a template we cannot split: say so, use ChatML
+            self.template_source = f"chatml (GGUF template unusable: {type(exc).__name__})"
+            self._fmt = None
+
+    def format_message(self, role: str, text: str) -> str:
+        if self._fmt is None:
+            return CHATML[0].format(role=role, text=text)
+        plain, render, sys_only, _ = self._fmt
+        if role == "system":
+            return render(plain, [("system", text)])
+        return render(plain, [("system", "S"), (role, text)])[len(sys_only):]
+
+    def generation_prompt(self) -> str:
+        return CHATML[1] if self._fmt is None else self._fmt[3]
+
+    # -- generation --------------------------------------------------------------------
+
+    def _top(self, n: int) -> list[tuple[str, float]]:
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.llm.n_vocab(),))
+        idx = np.argpartition(logits, -n)[-n:]
+        idx = idx[np.argsort(-logits[idx])]
+        z = logits - logits.max()
+        probs = np.exp(z[idx]) / np.exp(z).sum()
+        return [(self.piece(int(i)).decode("utf-8", errors="replace"), float(p)) for i, p in zip(idx, probs)]
+
+    def prefill(self, tokens: Sequence[int]) -> int:
+        """Make the context hold exactly ``tokens`` with fresh logits for the last one.
+
+        Keeps the longest prefix already in the KV cache and evaluates only the
+        rest; returns how many tokens were reused.
+        """
+        llm = self.llm
+        tokens = list(tokens)
+        keep = 0
+        limit = min(llm.n_tokens, len(tokens) - 1)  # the last token is always evaluated: fresh logits
+        cached = llm.input_ids
+        while keep < limit and cached[keep] == tokens[keep]:
+            keep += 1
+        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        llm.n_tokens = keep
+        llm.eval(tokens[keep:])
+        return keep
+
+    def stream(self, tokens, *, max_tokens=512, stop=(), temperature=0.0, seed=0, grammar=None,
+               top_n=0, result=None, cancel=None):
+        from llama_cpp import LlamaGrammar
+
+        tokens = list(tokens)
+        if not tokens:
+            raise UsageError("empty prompt: there is nothing to generate from")
+        if len(tokens) + 1 > self.n_ctx:
+            raise ContextOverflow(
+                f"the prompt is {len(tokens):,} tokens but the context window holds {self.n_ctx:,}; "
+                "shorten it or raise --ctx"
+            )
+        max_tokens = max(1, min(max_tokens, self.n_ctx - len(tokens)))
+        result = result if result is not None else Generation()
+        result.prompt_tokens = len(tokens)
+        llm = self.llm
+        llm.set_seed(seed)
+        sampler_grammar = LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
+        sampler = llm._init_sampler(temp=temperature, top_k=40, top_p=0.95, min_p=0.05,
+                                    grammar=sampler_grammar)
+        t0 = time.perf_counter()
+        result.reused_tokens = self.prefill(tokens)
+        result.prefill_s = time.perf_counter() - t0
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # Text that might be the start of a stop string is held back until it is not.
+        hold = max((len(s) for s in stop), default=1) - 1
+        pending = ""
+        t_first = None
+        while True:
+            if cancel is not None and cancel.is_set():
+                result.stop_reason = "interrupted"
+                break
+            top = self._top(top_n) if top_n else None
+            token = sampler.sample(llm._ctx, -1)
+            if t_first is None:
+                t_first = time.perf_counter()
+                result.first_token_s = t_first - t0
+            if self.is_eog(token):
+                result.stop_reason = "eos"
+                break
+            result.tokens.append(token)
+            pending += decoder.decode(self.piece(token))
+            hits = [i for i in (pending.find(s) for s in stop) if i >= 0]
+            if hits:
+                pending = pending[: min(hits)]
+                result.stop_reason = "stop"
+                break
+            ready, pending = (pending[: len(pending) - hold], pending[len(pending) - hold:]) if hold else (pending, "")
+            result.text += ready
+            yield Step(token, ready, top)
+            if len(result.tokens) >= max_tokens or llm.n_tokens + 1 >= self.n_ctx:
+                result.stop_reason = "length"
+                break
+            llm.eval([token])
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            result.text += pending
+            yield Step(result.tokens[-1] if result.tokens else -1, pending, None)
+        if t_first is not None:
+            result.decode_s = time.perf_counter() - t_first
+
+    # -- the "two files" ---------------------------------------------------------------
+
+    def info(self) -> dict:
+        import llama_cpp
+
+        meta = self.llm.metadata
+        arch = meta.get("general.architecture", "")
+        file_type = meta.get("general.file_type")
+        system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
+        flags = [part.split("=")[0].strip() for part in system_info.replace("CPU :", "").split("|")
+                 if part.strip().endswith("= 1")]
+        return {
+            "weights": {
+                "path": str(self.path),
+                "size_bytes": self.path.stat().st_size,
+                "name": meta.get("general.name", self.name),
+                "architecture": arch,
+                "parameters": self.llm._model.n_params(),
+                "quantization": FILE_TYPES.get(int(file_type), f"type {file_type}") if file_type else "unknown",
+                "context_length_trained": int(meta.get(f"{arch}.context_length", 0) or 0),
+                "chat_template": "tokenizer.chat_template" in meta,
+                "vocab_size": self.llm.n_vocab(),
+                "license": meta.get("general.license", ""),
+            },
+            "runtime": {
+                "engine": "llama.cpp via llama-cpp-python",
+                "llama_cpp_python": llama_cpp.__version__,
+                "build_flags": flags,
+                "threads": self.n_threads,
+                "context_window": self.n_ctx,
+                "extra_buffer_types": self.extra_bufts,
+                "chat_format": self.template_source,
+                "load_s": round(self.load_s, 3),
+            },
+        }

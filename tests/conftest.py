@@ -1,0 +1,46 @@
+"""Shared fixtures. Every test runs with LLMOS_HOME in a temp dir; no test reaches the network.
+
+The models are the real ones: ``tiny`` (SmolLM2-135M) for most tests, loaded
+once per session; the default model where a test checks answer content.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def llmos_home(tmp_path_factory, monkeypatch) -> Path:
+    home = tmp_path_factory.mktemp("llmos-home")
+    monkeypatch.setenv("LLMOS_HOME", str(home))
+    monkeypatch.delenv("LLMOS_MODEL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_cpu():
+    from llmos.kernel.cpu import LlamaCPU
+    from llmos.kernel.models import resolve
+
+    return LlamaCPU(resolve("tiny"), n_ctx=2048, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory) -> Path:
+    """A data dir where the default model is joined once for the whole session."""
+    return tmp_path_factory.mktemp("shared-home")
+
+
+def run_llmos(*args: str, home: Path | str | None = None, input: bytes | None = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed ``llmos`` command as a user would."""
+    env = dict(os.environ)
+    if home is not None:
+        env["LLMOS_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "llmos", *args], input=input, capture_output=True,
+                          env=env, timeout=timeout)

@@ -1,0 +1,128 @@
+"""The CPU on the real tiny model: exact tokens, streaming, stops, grammar, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+
+from llmos.errors import ContextOverflow, UsageError
+from llmos.kernel.cpu import Generation
+
+
+def chat(cpu, text: str, system: str = "You are a helpful assistant.") -> list[int]:
+    return cpu.chat_tokens([("system", system), ("user", text)])
+
+
+def test_multi_token_prompt_evaluates(tiny_cpu):
+    # The AMX crash of the default llama.cpp build only shows on batches of 2+ tokens.
+    tokens = chat(tiny_cpu, "Tell me about the sea. " * 20)
+    assert len(tokens) > 100
+    out = Generation()
+    list(tiny_cpu.stream(tokens, max_tokens=8, result=out))
+    assert out.prompt_tokens == len(tokens)
+    assert len(out.tokens) >= 1
+
+
+def test_detokenize_is_exact(tiny_cpu):
+    for text in ["hello world", "line\n" + " " * 40 + "indented", "ünïcödé 😀 中文", "a\tb\r\nc"]:
+        assert tiny_cpu.detokenize(tiny_cpu.tokenize(text, special=False)) == text
+
+
+def test_chat_template_chunks_concatenate(tiny_cpu):
+    system = tiny_cpu.format_message("system", "S")
+    user = tiny_cpu.format_message("user", "U")
+    assert "S" in system and "U" in user
+    assert tiny_cpu.chat_tokens([("system", "S"), ("user", "U")]) == (
+        tiny_cpu.tokenize(system) + tiny_cpu.tokenize(user) + tiny_cpu.tokenize(tiny_cpu.generation_prompt())
+    )
+
+
+def test_greedy_is_deterministic_and_answers(tiny_cpu):
+    a, b = Generation(), Generation()
+    list(tiny_cpu.stream(chat(tiny_cpu, "What is the capital of France?"), max_tokens=24, result=a))
+    list(tiny_cpu.stream(chat(tiny_cpu, "What is the capital of France?"), max_tokens=24, result=b))
+    assert a.text == b.text
+    assert "Paris" in a.text
+    assert b.reused_tokens > 0  # the second run kept the first run's KV prefix
+
+
+def test_streamed_steps_add_up_to_the_text(tiny_cpu):
+    out = Generation()
+    pieces = [s.text for s in tiny_cpu.stream(chat(tiny_cpu, "Count from 1 to 10."), max_tokens=40, result=out)]
+    assert "".join(pieces) == out.text
+    assert out.stop_reason in {"eos", "length"}
+
+
+def test_stop_string_is_not_emitted(tiny_cpu):
+    out = Generation()
+    text = "".join(s.text for s in tiny_cpu.stream(chat(tiny_cpu, "What is the capital of France?"),
+                                                   max_tokens=24, stop=["Paris"], result=out))
+    assert out.stop_reason == "stop"
+    assert "Paris" not in text and text == out.text
+
+
+def test_max_tokens(tiny_cpu):
+    out = Generation()
+    list(tiny_cpu.stream(chat(tiny_cpu, "Write a long story about a cat."), max_tokens=5, result=out))
+    assert len(out.tokens) == 5 and out.stop_reason == "length"
+
+
+def test_grammar_forces_parseable_json(tiny_cpu):
+    grammar = r'''root ::= "{" ws "\"answer\":" ws num ws "}"
+num ::= [0-9]+
+ws ::= [ ]?'''
+    out = Generation()
+    list(tiny_cpu.stream(chat(tiny_cpu, "What is 2+2? Reply in JSON."), max_tokens=20, grammar=grammar, result=out))
+    assert isinstance(json.loads(out.text)["answer"], int)
+
+
+def test_top_candidates_are_probabilities(tiny_cpu):
+    steps = list(tiny_cpu.stream(chat(tiny_cpu, "Say hello."), max_tokens=3, top_n=5))
+    top = steps[0].top
+    assert len(top) == 5
+    probs = [p for _, p in top]
+    assert probs == sorted(probs, reverse=True)
+    assert 0 < sum(probs) <= 1.0001
+
+
+def test_empty_and_oversized_prompts_are_refused(tiny_cpu):
+    with pytest.raises(UsageError):
+        list(tiny_cpu.stream([]))
+    with pytest.raises(ContextOverflow, match="tokens"):
+        list(tiny_cpu.stream([1] * (tiny_cpu.n_ctx + 1)))
+
+
+async def test_astream_keeps_the_event_loop_responsive(tiny_cpu):
+    ticks = 0
+    stop = False
+
+    async def ticker():
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    steps = [s async for s in tiny_cpu.astream(chat(tiny_cpu, "Write a poem about rain."), max_tokens=40)]
+    stop = True
+    await task
+    assert len(steps) >= 10
+    assert ticks >= 10  # the loop ran while the model generated on its own thread
+
+
+async def test_cancel_stops_within_one_token(tiny_cpu):
+    cancel = threading.Event()
+    out = Generation()
+    seen = 0
+    async for _ in tiny_cpu.astream(chat(tiny_cpu, "Write a long story."), max_tokens=200, cancel=cancel, result=out):
+        seen += 1
+        if seen == 5:
+            cancel.set()
+            t = time.perf_counter()
+    assert out.stop_reason == "interrupted"
+    assert len(out.tokens) <= 6
+    assert time.perf_counter() - t < 1.0

