@@ -1,0 +1,510 @@
+"""The journal: the durable record of every process and page.
+
+Every page is written here *before* the pager uses it, and streamed assistant
+text is appended every few tokens, so a crash or ``kill -9`` loses nothing
+already typed or generated; on the next start ``llmos`` reads the processes and
+their pages back. Nothing is ever deleted: a killed process keeps its pages.
+
+It is one SQLite file (``data_dir()/journal.sqlite3``) in WAL mode with tables
+for processes, pages (plus an FTS5 index over page text, kept in sync by
+triggers, for lexical search of swap), the device audit trail and the kernel
+log (``dmesg``). A lock file beside it (``journal.lock``) stops two llmos
+instances from writing the same data dir.
+
+Streaming: ``append_text`` inserts one small row into ``page_tail`` (about
+16 us) instead of rewriting the page, whose FTS re-index grows with the text
+(over 1 ms per append at 8 KB). Tails are folded into the page once, before a
+search, on eviction and on close; reads always see page text plus tail.
+
+Durability: ``synchronous=NORMAL``. In WAL mode every commit is ``write()``-n
+to the WAL file before the call returns, so it sits in the OS page cache and
+survives the death of *this process* however it dies; only the fsync is
+deferred to checkpoints, so an OS crash or power cut may roll back the last
+few commits (the database is never corrupted). That is the promise we make;
+FULL would fsync every streamed append (milliseconds each on most disks).
+
+Threads: one connection shared by all threads (``check_same_thread=False``),
+every statement under one lock, because a connection has one transaction
+state and a read from another thread inside a write would see half of it.
+
+What it does not do: token ids (``Page.tokens``) and LRU times are not stored
+(tokens are recounted on page-in, monotonic clocks mean nothing after a
+restart); no semantic search (that is ``swap.py`` over the disk); no policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos.errors import DiskError, LlmosError
+from llmos.memory.page import Page
+from llmos.paths import data_dir
+
+SCHEMA_VERSION = 1
+DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
+MAX_QUERY_TERMS = 32
+"""Longer queries keep their first 32 distinct terms: bounded search cost."""
+
+# IF NOT EXISTS throughout: two processes creating one new journal at once is harmless.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters VALUES ('pid', 0);
+
+CREATE TABLE IF NOT EXISTS processes (
+    pid INTEGER PRIMARY KEY, app TEXT NOT NULL, state TEXT NOT NULL,
+    priority INTEGER NOT NULL, info TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL
+);
+
+-- n is the integer rowid the FTS index points at; id is the page's own id.
+CREATE TABLE IF NOT EXISTS pages (
+    n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, pid INTEGER NOT NULL,
+    seq INTEGER NOT NULL, origin TEXT NOT NULL, trust TEXT NOT NULL,
+    pinned INTEGER NOT NULL, resident INTEGER NOT NULL, source TEXT NOT NULL,
+    text TEXT NOT NULL, created REAL NOT NULL, n_tokens INTEGER NOT NULL,
+    evicted_at REAL
+);
+CREATE INDEX IF NOT EXISTS pages_by_pid ON pages (pid, seq);
+
+-- External-content FTS5: the text lives once, in pages; the triggers keep the
+-- index equal to it after every insert, upsert and append.
+CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5 (
+    text, content = 'pages', content_rowid = 'n',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS pages_ai AFTER INSERT ON pages BEGIN
+    INSERT INTO pages_fts (rowid, text) VALUES (new.n, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS pages_au AFTER UPDATE OF text ON pages
+WHEN old.text IS NOT new.text BEGIN
+    INSERT INTO pages_fts (pages_fts, rowid, text) VALUES ('delete', old.n, old.text);
+    INSERT INTO pages_fts (rowid, text) VALUES (new.n, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS pages_ad AFTER DELETE ON pages BEGIN
+    INSERT INTO pages_fts (pages_fts, rowid, text) VALUES ('delete', old.n, old.text);
+END;
+
+-- Streamed text waits here, one cheap row per append_text, until it is folded
+-- into pages.text (one re-index per page, not one per append). A page's text
+-- is pages.text followed by its tail rows in n order.
+CREATE TABLE IF NOT EXISTS page_tail (
+    n INTEGER PRIMARY KEY, page_n INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS page_tail_by_page ON page_tail (page_n, n);
+
+CREATE TABLE IF NOT EXISTS audit (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, pid INTEGER NOT NULL,
+    device TEXT NOT NULL, args TEXT NOT NULL, approved_by TEXT NOT NULL,
+    result_bytes INTEGER NOT NULL, duration_s REAL NOT NULL, error TEXT
+);
+CREATE TABLE IF NOT EXISTS klog (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL,
+    level TEXT NOT NULL, message TEXT NOT NULL
+);
+"""
+
+_PAGE_COLUMNS = "id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens"
+
+
+def journal_path() -> Path:
+    """Where the journal lives: ``data_dir()/journal.sqlite3``."""
+    return data_dir() / "journal.sqlite3"
+
+
+@dataclass
+class ProcRecord:
+    """A process as the journal last saw it."""
+
+    pid: int
+    app: str
+    state: str
+    priority: int
+    info: dict
+    """Free-form counters (tokens generated, CPU time, ...), stored as JSON."""
+    created: float
+    updated: float
+
+
+def fts_query(text: str) -> str:
+    """An arbitrary user string as a safe FTS5 query: each term a quoted phrase, ORed.
+
+    Terms are split on whitespace. Inside a term every character that is not a
+    letter or digit becomes a space, which drops all FTS5 syntax (quotes,
+    brackets, ``*``, ``^``, ``:``, NUL) and keeps ids whole: ``INV-20931``
+    becomes the phrase ``"INV 20931"``, the two tokens the tokenizer made of it
+    in the page, adjacent. Returns "" when nothing searchable is left.
+    """
+    phrases: list[str] = []
+    seen: set[str] = set()
+    for raw in text.split():
+        cleaned = " ".join("".join(ch if ch.isalnum() else " " for ch in raw).split())
+        key = cleaned.casefold()
+        if not cleaned or key in seen:
+            continue
+        seen.add(key)
+        phrases.append(f'"{cleaned}"')
+        if len(phrases) == MAX_QUERY_TERMS:
+            break
+    return " OR ".join(phrases)
+
+
+class Journal:
+    """The journal database. ``Journal(path)`` opens (or creates) it; ``close()`` when done."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._lock_fd: int | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DiskError(f"cannot create {self.path.parent} for the journal: {exc.strerror}") from None
+        self._db: sqlite3.Connection | None = self._open()
+
+    # -- opening ---------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise DiskError(f"cannot open journal {self.path}: {exc}") from None
+        try:
+            # subtle: read the header before anything writes, so a file that is
+            # not a database fails here and is left exactly as it was.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise DiskError(
+                f"journal {self.path} is not a readable SQLite database ({exc}); "
+                "move it aside and llmos starts a new one"
+            ) from None
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise DiskError(
+                f"journal {self.path} has schema {version}, newer than this llmos "
+                f"understands ({SCHEMA_VERSION}); upgrade llmos or set LLMOS_HOME to another folder"
+            )
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")  # why it is enough: module docstring
+            if version == 0:
+                db.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
+            # later schema versions migrate here, one step at a time
+        except sqlite3.Error as exc:
+            db.close()
+            raise DiskError(f"cannot set up journal {self.path}: {exc}") from None
+        return db
+
+    def close(self) -> None:
+        """Close the database and release the instance lock. Safe to call twice."""
+        try:
+            if self._db is not None:
+                self._fold_tails()  # leave the index whole for the next start
+        finally:
+            with self._lock:
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+            self.release_lock()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self, atomic: bool = True) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock. ``atomic``: one transaction, committed on exit;
+        otherwise autocommit (each statement, triggers included, is its own transaction)."""
+        with self._lock:
+            db = self._db
+            if db is None:
+                raise LlmosError(f"journal {self.path} is closed")
+            try:
+                if atomic:
+                    db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    if db.in_transaction:  # SQLite may have rolled back already (disk full)
+                        db.execute("ROLLBACK")
+                    raise
+                if atomic:
+                    db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+                    raise  # a bug in llmos, not a disk problem
+                raise DiskError(f"journal {self.path}: {exc}") from None
+
+    # -- instance lock ----------------------------------------------------------
+
+    def acquire_lock(self) -> None:
+        """Claim the data dir for this llmos, or raise LlmosError naming the holder's pid.
+
+        ``flock`` on ``journal.lock``: non-blocking, and the OS drops it when the
+        holder dies, even by SIGKILL, so a stale lock never blocks a restart.
+        """
+        if self._lock_fd is not None:
+            return
+        if sys.platform == "win32":
+            return  # no flock on Windows; msvcrt.locking would need its own tests
+        import fcntl
+
+        lock_path = self.path.with_suffix(".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DiskError(f"cannot open lock file {lock_path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise LlmosError(
+                f"another llmos (pid {holder}) is using {self.path.parent}; "
+                "close it or set LLMOS_HOME to another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def release_lock(self) -> None:
+        """Give the data dir back (closing the file drops the flock)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- processes --------------------------------------------------------------
+
+    def new_pid(self) -> int:
+        """A fresh pid: monotonic, never reused, across restarts too."""
+        with self._tx() as db:
+            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'pid'")
+            return db.execute("SELECT value FROM counters WHERE name = 'pid'").fetchone()[0]
+
+    def save_process(self, pid: int, app: str, state: str, priority: int, info: dict) -> None:
+        """Insert or update a process; ``created`` is kept from the first save."""
+        now = time.time()
+        blob = json.dumps(info, default=str)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO processes VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pid) DO UPDATE SET "
+                "app = excluded.app, state = excluded.state, priority = excluded.priority, "
+                "info = excluded.info, updated = excluded.updated",
+                (pid, app, state, priority, blob, now, now),
+            )
+
+    def set_state(self, pid: int, state: str) -> None:
+        """Change a saved process's state; LlmosError if the pid was never saved."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE processes SET state = ?, updated = ? WHERE pid = ?", (state, time.time(), pid)
+            )
+            if cur.rowcount == 0:
+                raise LlmosError(f"no process {pid} in the journal {self.path}")
+
+    def processes(self, include_dead: bool = False) -> list[ProcRecord]:
+        """Saved processes by pid; ZOMBIE and EXITED ones only with ``include_dead``."""
+        with self._tx(atomic=False) as db:
+            rows = db.execute(
+                "SELECT pid, app, state, priority, info, created, updated FROM processes ORDER BY pid"
+            ).fetchall()
+        records = [ProcRecord(*r[:4], json.loads(r[4]), *r[5:]) for r in rows]
+        return [r for r in records if include_dead or r.state not in DEAD_STATES]
+
+    # -- pages ------------------------------------------------------------------
+
+    def record_page(self, page: Page) -> None:
+        """Insert or update a page: every field but ``tokens`` and ``last_used``.
+
+        ``page.text`` is the whole text: text streamed with ``append_text``
+        since the last record is replaced by it, not added to it.
+        """
+        self.record_pages([page])
+
+    def record_pages(self, pages: Iterable[Page]) -> None:
+        """``record_page`` for many pages in one transaction (one commit, not N)."""
+        now = time.time()
+        rows = [
+            (p.id, p.pid, p.seq, p.origin.value, p.trust.value, int(p.pinned), int(p.resident),
+             p.source, p.text, p.created, p.n_tokens, None if p.resident else now)
+            for p in pages
+        ]
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM page_tail WHERE page_n = (SELECT n FROM pages WHERE id = ?)",
+                [(r[0],) for r in rows],
+            )
+            db.executemany(
+                f"INSERT INTO pages ({_PAGE_COLUMNS}, evicted_at) VALUES ({', '.join('?' * 12)}) "
+                "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, seq = excluded.seq, "
+                "origin = excluded.origin, trust = excluded.trust, pinned = excluded.pinned, "
+                "resident = excluded.resident, source = excluded.source, text = excluded.text, "
+                "created = excluded.created, n_tokens = excluded.n_tokens, "
+                # an evicted page keeps the time it first left RAM
+                "evicted_at = CASE WHEN excluded.resident THEN NULL "
+                "ELSE coalesce(pages.evicted_at, excluded.evicted_at) END",
+                rows,
+            )
+
+    def append_text(self, page_id: str, text: str) -> None:
+        """Append streamed text to a recorded page: one small row, one commit, O(1).
+
+        The FTS index sees it once it is folded in (before any search, on
+        ``mark_evicted`` and on ``close``); ``page``/``pages`` see it at once.
+        """
+        if not text:
+            return
+        with self._tx(atomic=False) as db:  # autocommit: one INSERT, its own transaction
+            cur = db.execute(
+                "INSERT INTO page_tail (page_n, text) SELECT n, ? FROM pages WHERE id = ?", (text, page_id)
+            )
+            if cur.rowcount == 0:
+                raise LlmosError(f"page {page_id} is not in the journal; record_page it first")
+
+    def _fold_tails(self) -> None:
+        """Move every pending tail into pages.text, so the FTS index holds all text."""
+        with self._tx(atomic=False) as db:
+            if db.execute("SELECT 1 FROM page_tail LIMIT 1").fetchone() is None:
+                return
+        with self._tx() as db:
+            tails: dict[int, list[str]] = {}
+            last = 0
+            for n, page_n, text in db.execute("SELECT n, page_n, text FROM page_tail ORDER BY n"):
+                tails.setdefault(page_n, []).append(text)
+                last = n
+            db.executemany(
+                "UPDATE pages SET text = text || ? WHERE n = ?", [("".join(t), p) for p, t in tails.items()]
+            )
+            db.execute("DELETE FROM page_tail WHERE n <= ?", (last,))
+
+    def mark_evicted(self, page_ids: list[str]) -> None:
+        """The pages left RAM for swap: resident=0, evicted_at=now."""
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE pages SET resident = 0, evicted_at = ? WHERE id = ?", [(now, i) for i in page_ids]
+            )
+        self._fold_tails()
+
+    def mark_resident(self, page_ids: list[str]) -> None:
+        """The pages were faulted back into RAM: resident=1, evicted_at=NULL."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE pages SET resident = 1, evicted_at = NULL WHERE id = ?", [(i,) for i in page_ids]
+            )
+
+    def pages(self, pid: int, resident: bool | None = None) -> list[Page]:
+        """A process's pages in ``seq`` order, all or only (non-)resident ones; tokens=None."""
+        where, params = "pid = ?", (pid,)
+        if resident is not None:
+            where, params = where + " AND resident = ?", (pid, int(resident))
+        return self._read_pages(where, params)
+
+    def page(self, page_id: str) -> Page | None:
+        found = self._read_pages("id = ?", (page_id,))
+        return found[0] if found else None
+
+    def _read_pages(self, where: str, params: tuple) -> list[Page]:
+        with self._tx(atomic=False) as db:
+            rows = db.execute(
+                f"SELECT n, {_PAGE_COLUMNS} FROM pages WHERE {where} ORDER BY seq, n", params
+            ).fetchall()
+            tail_rows = db.execute(
+                "SELECT page_n, text FROM page_tail "
+                f"WHERE page_n IN (SELECT n FROM pages WHERE {where}) ORDER BY n",
+                params,
+            ).fetchall()
+        tails: dict[int, list[str]] = {}
+        for page_n, text in tail_rows:
+            tails.setdefault(page_n, []).append(text)
+        return [_page(row[1:], "".join(tails.get(row[0], ()))) for row in rows]
+
+    def lexical_search(
+        self, query: str, *, pid: int | None = None, evicted_only: bool = True, k: int = 10
+    ) -> list[tuple[str, float]]:
+        """Pages matching any term of ``query``, best first, as (page_id, score).
+
+        Score is ``-bm25``: higher is better, only comparable within one query.
+        Any string is accepted (see :func:`fts_query`); one with no searchable
+        term returns [].
+        """
+        match = fts_query(query)
+        if not match or k <= 0:
+            return []
+        self._fold_tails()
+        sql = (
+            "SELECT p.id, bm25(pages_fts) AS s FROM pages_fts JOIN pages p ON p.n = pages_fts.rowid "
+            "WHERE pages_fts MATCH ?"
+        )
+        params: tuple = (match,)
+        if evicted_only:
+            sql += " AND p.resident = 0"
+        if pid is not None:
+            sql += " AND p.pid = ?"
+            params += (pid,)
+        with self._tx(atomic=False) as db:
+            rows = db.execute(sql + " ORDER BY s, p.n LIMIT ?", params + (k,)).fetchall()
+        return [(page_id, -score) for page_id, score in rows]
+
+    # -- device audit and kernel log -------------------------------------------
+
+    def audit(
+        self, pid: int, device: str, args: dict, approved_by: str,
+        result_bytes: int, duration_s: float, error: str | None,
+    ) -> None:
+        """Record one device call: who asked, with what, who approved, what came back."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO audit (time, pid, device, args, approved_by, result_bytes, duration_s, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), pid, device, json.dumps(args, default=str), approved_by,
+                 result_bytes, duration_s, error),
+            )
+
+    def audit_log(self, limit: int = 100) -> list[dict]:
+        """The last ``limit`` device calls, newest first."""
+        with self._tx(atomic=False) as db:
+            rows = db.execute(
+                "SELECT time, pid, device, args, approved_by, result_bytes, duration_s, error "
+                "FROM audit ORDER BY n DESC LIMIT ?", (limit,),
+            ).fetchall()
+        keys = ("time", "pid", "device", "args", "approved_by", "result_bytes", "duration_s", "error")
+        return [dict(zip(keys, r[:3] + (json.loads(r[3]),) + r[4:])) for r in rows]
+
+    def log(self, level: str, message: str) -> None:
+        """Append one line to the kernel log."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO klog (time, level, message) VALUES (?, ?, ?)", (time.time(), level, message)
+            )
+
+    def dmesg(self, limit: int = 100) -> list[dict]:
+        """The last ``limit`` kernel log lines as {time, level, message}, newest first."""
+        with self._tx(atomic=False) as db:
+            rows = db.execute(
+                "SELECT time, level, message FROM klog ORDER BY n DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [{"time": t, "level": lv, "message": m} for t, lv, m in rows]
+
+
+def _page(row: tuple, tail: str) -> Page:
+    page_id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens = row
+    return Page(
+        pid=pid, origin=origin, text=text + tail, id=page_id, seq=seq, pinned=bool(pinned),
+        trust=trust, source=source, resident=bool(resident), created=created, tokens=None,
+        n_tokens=n_tokens,
+    )
