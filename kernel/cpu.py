@@ -49,6 +49,20 @@ class Step:
 
 
 @dataclass
+class Snapshot:
+    """A process's saved CPU state: the KV cache of one sequence and the tokens it holds."""
+
+    data: bytes
+    tokens: list[int]
+    canonical: int = 0
+    """How many leading tokens were evaluated in canonical prompt blocks (see ``LlamaCPU``)."""
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+
+@dataclass
 class Generation:
     """What a finished ``stream`` produced; filled in as it runs."""
 
@@ -106,6 +120,24 @@ class CPU(ABC):
 
     @abstractmethod
     def info(self) -> dict: ...
+
+    # -- saved CPU state (the context switch) ------------------------------------------
+
+    def held_tokens(self) -> list[int]:
+        """The tokens whose KV state the context holds now."""
+        return []
+
+    def snapshot(self) -> Snapshot | None:
+        """The KV state of what the context holds now, or None where the CPU has none to save."""
+        return None
+
+    def restore(self, snap: Snapshot) -> None:
+        """Put a snapshot's KV state back; afterwards ``held_tokens() == snap.tokens``."""
+
+    def load_tokens(self, prompt: Sequence[int], generated: Sequence[int] = ()) -> int:
+        """Make the context hold ``prompt + generated`` by evaluating what is not already
+        there (the fallback when no snapshot exists). Returns how many were reused."""
+        return 0
 
     def chat_tokens(self, messages: Sequence[tuple[str, str]]) -> list[int]:
         """The prompt tokens for (role, text) messages, ending with the generation prompt."""
@@ -222,6 +254,9 @@ FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9:
               10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
               16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 30: "BF16"}
 
+BLOCK = 64
+"""Prompts are evaluated in blocks at multiples of this position (see ``_eval_blocks``)."""
+
 CHATML = ("<|im_start|>{role}\n{text}<|im_end|>\n", "<|im_start|>assistant\n")
 
 
@@ -254,6 +289,7 @@ class LlamaCPU(CPU):
         self.n_ctx = self.llm.n_ctx()
         self._vocab = self.llm._model.vocab
         self._pieces: dict[int, bytes] = {}
+        self._canonical = 0
         self._setup_template()
 
     # -- tokens ------------------------------------------------------------------------
@@ -350,23 +386,87 @@ class LlamaCPU(CPU):
         probs = np.exp(z[idx]) / np.exp(z).sum()
         return [(self.piece(int(i)).decode("utf-8", errors="replace"), float(p)) for i, p in zip(idx, probs)]
 
+    def held_tokens(self) -> list[int]:
+        return list(self.llm.input_ids[: self.llm.n_tokens])
+
+    def snapshot(self) -> Snapshot:
+        """Per-sequence state API (``llama_state_seq_get_data``): the KV of sequence 0 only,
+        a few MB, where ``Llama.save_state`` would also copy a ~100 MB logits array."""
+        import llama_cpp
+
+        ctx = self.llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+        return Snapshot(bytes(memoryview(buf)[:written]), self.held_tokens(), self._canonical)
+
+    def restore(self, snap: Snapshot) -> None:
+        import llama_cpp
+
+        self._truncate(0)
+        if snap.tokens:
+            src = (ctypes.c_uint8 * len(snap.data)).from_buffer_copy(snap.data)
+            if llama_cpp.llama_state_seq_set_data(self.llm._ctx.ctx, src, len(snap.data), 0) == 0:
+                raise RuntimeError("llama.cpp refused the KV snapshot")
+            self.llm.input_ids[: len(snap.tokens)] = snap.tokens
+            self.llm.n_tokens = len(snap.tokens)
+            self._canonical = snap.canonical
+
+    def _truncate(self, keep: int) -> None:
+        self.llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        self.llm.n_tokens = keep
+        self._canonical = min(self._canonical, keep)
+
+    def _eval_blocks(self, tokens: list[int], start: int) -> None:
+        """Evaluate ``tokens[start:]`` in blocks aligned to multiples of BLOCK.
+
+        Why: llama.cpp's numbers for a position depend slightly on the batch it
+        was evaluated in. Evaluating prompts only in blocks at fixed positions,
+        and reusing cached KV only up to a block boundary that was evaluated
+        this way, makes a prompt's KV state the same whether it was reused or
+        read fresh, so greedy output does not depend on what ran before it
+        (another process, an earlier turn, a context switch).
+        """
+        llm = self.llm
+        pos = start
+        while pos < len(tokens):
+            end = min(len(tokens), (pos // BLOCK + 1) * BLOCK)
+            llm.eval(tokens[pos:end])
+            pos = end
+        self._canonical = max(self._canonical, (len(tokens) // BLOCK) * BLOCK)
+
+    def _common_prefix(self, tokens: list[int], limit: int) -> int:
+        held = self.llm.input_ids
+        keep, limit = 0, min(limit, self.llm.n_tokens, len(tokens))
+        while keep < limit and held[keep] == tokens[keep]:
+            keep += 1
+        return keep
+
     def prefill(self, tokens: Sequence[int]) -> int:
         """Make the context hold exactly ``tokens`` with fresh logits for the last one.
 
-        Keeps the longest prefix already in the KV cache and evaluates only the
-        rest; returns how many tokens were reused.
+        Keeps the longest prefix already in the KV cache that ends on a
+        canonical block boundary, and evaluates only the rest; returns how many
+        tokens were reused.
         """
-        llm = self.llm
         tokens = list(tokens)
-        keep = 0
-        limit = min(llm.n_tokens, len(tokens) - 1)  # the last token is always evaluated: fresh logits
-        cached = llm.input_ids
-        while keep < limit and cached[keep] == tokens[keep]:
-            keep += 1
-        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
-        llm.n_tokens = keep
-        llm.eval(tokens[keep:])
+        keep = self._common_prefix(tokens, min(self._canonical, len(tokens) - 1))
+        keep -= keep % BLOCK
+        self._truncate(keep)
+        self._eval_blocks(tokens, keep)
         return keep
+
+    def load_tokens(self, prompt: Sequence[int], generated: Sequence[int] = ()) -> int:
+        """The prompt as ``prefill`` reads it, then generated tokens one at a time, as they
+        were evaluated when they were generated: the same KV state, bit for bit."""
+        prompt, generated = list(prompt), list(generated)
+        if self._common_prefix(prompt + generated, len(prompt) + len(generated)) == len(prompt) + len(generated) \
+                and self.llm.n_tokens == len(prompt) + len(generated):
+            return len(prompt) + len(generated)
+        reused = self.prefill(prompt)
+        for token in generated:
+            self.llm.eval([token])
+        return reused
 
     def stream(self, tokens, *, max_tokens=512, stop=(), temperature=0.0, seed=0, grammar=None,
                top_n=0, result=None, cancel=None):

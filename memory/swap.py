@@ -1,0 +1,125 @@
+"""Swap: where evicted pages live, and how a page fault finds them again.
+
+``Swap`` is the pager's backing store (``ram.Backing``). Evicted pages are
+written to the disk's ``swap`` collection (text, embedding, and metadata:
+pid, page id, origin, trust, seq, timestamps) and marked evicted in the
+journal, which already holds every page.
+
+Finding pages for a fault is hybrid, because neither signal alone is enough:
+
+- **vector** (chromadb, MiniLM embeddings) finds paraphrases ("my sister's
+  name" for "Anna is my sister") but is weak on exact tokens: an invoice
+  number or a surname has no useful meaning to an embedding;
+- **lexical** (the journal's SQLite FTS5 index, BM25) finds exact names,
+  numbers and ids, but misses paraphrases.
+
+The two rankings are fused with reciprocal rank fusion (RRF, k=60), which
+needs no score calibration between them. ``llmos bench paging`` measures
+each signal alone and fused (``--signal``). Vector hits further than
+``MAX_DISTANCE`` are dropped, so an unrelated turn does not drag old pages in.
+
+Mounted files are searched too (the ``files`` collection); a file excerpt
+becomes a new untrusted FILE page with its path and line range as source.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from llmos.memory.disk import Disk
+from llmos.memory.journal import Journal
+from llmos.memory.page import Origin, Page, Trust
+
+RRF_K = 60
+MAX_DISTANCE = 0.75
+"""Cosine distance beyond which a vector hit is not relevant (similarity < 0.25)."""
+FILE_MAX_DISTANCE = 0.6
+
+STOPWORDS = frozenset("""
+a about above after again all also am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has
+have having he her here hers herself him himself his how i if in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours ourselves out over
+own same she should so some such than that the their theirs them themselves then there these
+they this those through to too under until up very was we were what when where which while who
+whom why will with would you your yours yourself yourselves tell know remember said say did
+please thanks thank ok okay yes get got one two
+""".split())
+_WORD = re.compile(r"[\w][\w.\-]*[\w]|\w", re.UNICODE)
+
+
+def salient_terms(text: str, limit: int = 24) -> list[str]:
+    """The words of a query worth an exact match: not stopwords, not single letters."""
+    seen, out = set(), []
+    for word in _WORD.findall(text):
+        key = word.lower()
+        if key in STOPWORDS or key in seen or (len(word) < 3 and not any(c.isdigit() for c in word)):
+            continue
+        seen.add(key)
+        out.append(word)
+        if len(out) >= limit:
+            break
+    return out
+
+
+class Swap:
+    """Journal + disk, as the pager's backing store."""
+
+    def __init__(self, disk: Disk, journal: Journal, *, signal: str = "hybrid",
+                 search_files: bool = True) -> None:
+        self.disk = disk
+        self.journal = journal
+        self.signal = signal  # "hybrid", "vector" or "lexical" (the benchmark compares them)
+        self.search_files = search_files
+
+    def record(self, page: Page) -> None:
+        self.journal.record_page(page)
+
+    def swap_out(self, pages: list[Page]) -> None:
+        now = time.time()
+        self.disk.add(
+            "swap",
+            ids=[p.id for p in pages],
+            texts=[p.text for p in pages],
+            metadatas=[{"pid": p.pid, "page_id": p.id, "origin": p.origin.value, "trust": p.trust.value,
+                        "seq": p.seq, "source": p.source, "created": p.created, "evicted_at": now}
+                       for p in pages],
+        )
+        self.journal.mark_evicted([p.id for p in pages])
+
+    def swap_in(self, pages: list[Page]) -> None:
+        self.journal.mark_resident([p.id for p in pages])
+
+    def search(self, pid: int, query: str, k: int) -> list[Page]:
+        """Swapped pages of ``pid`` (and mounted-file excerpts) most relevant to ``query``."""
+        depth = max(k * 3, 20)
+        rankings: list[list[str]] = []
+        if self.signal in ("hybrid", "vector"):
+            hits = self.disk.query("swap", query, depth, where={"pid": pid})
+            rankings.append([h.id for h in hits if h.distance <= MAX_DISTANCE])
+        if self.signal in ("hybrid", "lexical"):
+            terms = salient_terms(query)
+            if terms:
+                found = self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=True, k=depth)
+                rankings.append([page_id for page_id, _ in found])
+        scores: dict[str, float] = {}
+        for ranking in rankings:
+            for rank, page_id in enumerate(ranking):
+                scores[page_id] = scores.get(page_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(scores, key=scores.get, reverse=True)[:k]
+        pages = [p for p in (self.journal.page(page_id) for page_id in best) if p is not None and not p.resident]
+        if self.search_files and len(pages) < k:
+            pages += self._file_pages(pid, query, k - len(pages))
+        return pages
+
+    def _file_pages(self, pid: int, query: str, k: int) -> list[Page]:
+        out = []
+        for hit in self.disk.query("files", query, k):
+            if hit.distance > FILE_MAX_DISTANCE:
+                continue
+            m = hit.metadata
+            source = f"{m.get('path', '?')}:{m.get('line_start', '?')}-{m.get('line_end', '?')}"
+            out.append(Page(pid, Origin.FILE, hit.text, id=f"f{pid}-{hit.id[:14]}", seq=-1,
+                            trust=Trust.UNTRUSTED, source=source, resident=False))
+        return out
