@@ -88,6 +88,8 @@ class CPU(ABC):
 
     name: str
     n_ctx: int
+    can_snapshot: bool = False
+    """Whether ``snapshot``/``restore`` save real KV state (a remote CPU cannot)."""
 
     @abstractmethod
     def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
@@ -263,6 +265,8 @@ CHATML = ("<|im_start|>{role}\n{text}<|im_end|>\n", "<|im_start|>assistant\n")
 class LlamaCPU(CPU):
     """A GGUF run in-process by llama-cpp-python."""
 
+    can_snapshot = True
+
     def __init__(self, path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  name: str | None = None) -> None:
         import llama_cpp
@@ -387,7 +391,7 @@ class LlamaCPU(CPU):
         return [(self.piece(int(i)).decode("utf-8", errors="replace"), float(p)) for i, p in zip(idx, probs)]
 
     def held_tokens(self) -> list[int]:
-        return list(self.llm.input_ids[: self.llm.n_tokens])
+        return self.llm.input_ids[: self.llm.n_tokens].tolist()
 
     def snapshot(self) -> Snapshot:
         """Per-sequence state API (``llama_state_seq_get_data``): the KV of sequence 0 only,

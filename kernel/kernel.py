@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from llmos.errors import UsageError
+from llmos.kernel import hibernate
 from llmos.kernel.cpu import CPU, Generation, Step
 from llmos.kernel.proc import Process, ProcState
 from llmos.kernel.sched import Scheduler
@@ -64,12 +65,12 @@ class LazySwap:
         self.swap.swap_out(pages)
 
     def swap_in(self, pages: list[Page]) -> None:
-        self.journal.mark_resident([p.id for p in pages])
+        self.swap.swap_in(pages)
 
-    def search(self, pid: int, query: str, k: int) -> list[Page]:
+    def search(self, pid: int, query: str, k: int, resident: list[Page]) -> list[Page]:
         if self._swap is None and self.disk_url is None and not self.disk_path.exists():
-            return []  # nothing was ever written to disk: no need to load it
-        return self.swap.search(pid, query, k)
+            return []  # nothing was ever written to disk: every page is resident already
+        return self.swap.search(pid, query, k, resident)
 
 
 class Kernel:
@@ -95,6 +96,9 @@ class Kernel:
         self.sched = Scheduler(cpu, quantum=quantum, policy=policy, on_switch=self._switched)
         self.procs: dict[int, Process] = {}
         self._gen_prompt = cpu.tokenize(cpu.generation_prompt())
+        self._warmed = False
+        self.warm = None
+        """Future of the boot-time prefix warm-up ("restored", "saved" or "none")."""
 
     # -- events (the shell draws them; dmesg keeps them) ---------------------------------
 
@@ -127,6 +131,13 @@ class Kernel:
         self._save(proc)
         if system:
             self.pager.admit(proc.space, Page(pid, Origin.SYSTEM, system, pinned=True))
+            if not self._warmed:
+                # The first process of a boot: restore the hibernated KV state of its pinned
+                # prefix (or read it once and hibernate it). Queued on the CPU thread ahead
+                # of the first turn; nothing waits for it here.
+                self._warmed = True
+                prefix = proc.space.prompt_tokens()
+                self.warm = self.sched.call(lambda cpu: hibernate.warm(cpu, prefix))
         self.journal.log("info", f"spawn pid {pid} ({app})")
         self.emit("spawn", pid=pid, app=app)
         return proc

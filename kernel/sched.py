@@ -185,6 +185,8 @@ class Scheduler:
         """Drop a process's saved state (it exited or was killed)."""
         with self._cond:
             self.snapshots.discard(pid)
+            if self._holder == pid:
+                self._holder = None
             for job in self._ready:
                 if job.pid == pid:
                     job.cancel.set()
@@ -218,6 +220,11 @@ class Scheduler:
                     return
                 job = self._pick()
                 self._running = job
+            if "call" in job.params:
+                self._run_call(job)
+                with self._cond:
+                    self._running = None
+                continue
             try:
                 finished = self._run_quantum(job)
             except BaseException as exc:  # the job's owner gets the error; the CPU keeps running
@@ -233,16 +240,21 @@ class Scheduler:
                     self._ready.append(job)
 
     def _switch_to(self, job: Job) -> None:
-        """Make the CPU context hold ``job``'s state, saving the previous holder's."""
+        """Make the CPU context hold ``job``'s process, saving the previous holder's state.
+
+        The holder stays the holder after its job ends, so a process that takes
+        turns alone never saves or restores anything; its next turn reuses the
+        context as it is.
+        """
         if self._holder == job.pid:
             return
         started = time.perf_counter()
         old = self._holder
-        if old is not None:
+        if old is not None and self.cpu.can_snapshot:
             self.snapshots.put(old, self.cpu.snapshot())
+        snap = self.snapshots.take(job.pid)
         how = "fresh"
-        if job.stream is not None:  # resuming a preempted job
-            snap = self.snapshots.take(job.pid)
+        if job.stream is not None:  # resuming a preempted job: its exact state is needed
             if snap is not None and snap.tokens == job.context():
                 self.cpu.restore(snap)
                 self.stats.restores += 1
@@ -251,12 +263,36 @@ class Scheduler:
                 self.cpu.load_tokens(job.tokens, job.result.tokens[:-1])
                 self.stats.reprefills += 1
                 how = "reprefill"
+        elif snap is not None:  # a new turn: restore the process's last state, prefill reuses it
+            self.cpu.restore(snap)
+            self.stats.restores += 1
+            how = "restore"
         self._holder = job.pid
         seconds = time.perf_counter() - started
         if old is not None:
             self.stats.switches += 1
             self.stats.switch_s += seconds
         self.on_switch(old, job.pid, seconds, how)
+
+    def call(self, fn):
+        """Run ``fn(cpu)`` on the CPU thread, between quanta; returns a concurrent Future.
+        The context's current holder is saved first, since ``fn`` may change the context."""
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        job = Job(-1, 1 << 30, [], {"call": fn, "future": future}, None, None)  # type: ignore[arg-type]
+        self.submit(job)
+        return future
+
+    def _run_call(self, job: Job) -> None:
+        fn, future = job.params["call"], job.params["future"]
+        try:
+            if self._holder is not None and self.cpu.can_snapshot:
+                self.snapshots.put(self._holder, self.cpu.snapshot())
+            self._holder = None
+            future.set_result(fn(self.cpu))
+        except BaseException as exc:
+            future.set_exception(exc)
 
     def _run_quantum(self, job: Job) -> bool:
         """Run ``job`` for up to one quantum. True when it finished."""

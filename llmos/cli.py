@@ -41,11 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--system", default=None, help="system prompt")
     run.add_argument("--stats", action="store_true", help="print timing to stderr at the end")
+    run.add_argument("--ram", type=int, default=None,
+                     help="RAM budget in tokens (default: the context window minus room for the answer)")
 
     model = sub.add_parser("model", help="show the two files of the model: weights and runtime")
     model.add_argument("action", nargs="?", choices=["info", "list"], default="info")
     _model_args(model)
     model.add_argument("--json", action="store_true")
+
+    from llmos import bench
+    from llmos.verbs import add_parsers
+
+    bench.add_parsers(sub)
+    parser.handlers = {"run": cmd_run, "model": cmd_model, "bench": bench.main, **add_parsers(sub)}
     return parser
 
 
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             from llmos.tui import run_shell
 
             return run_shell(args)
-        handler = {"run": cmd_run, "model": cmd_model}[args.command]
+        handler = parser.handlers[args.command]
         return handler(args) or 0
     except LlmosError as exc:
         print(f"llmos: error: {exc}", file=sys.stderr)
@@ -106,18 +114,37 @@ DEFAULT_SYSTEM = "You are a helpful assistant running inside llmos. Answer brief
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """One process, one turn, through the kernel: the prompt is paged like any input,
+    so a paste larger than RAM is swapped, not refused."""
+    import asyncio
+
     from llmos.boot import load_cpu
     from llmos.kernel.cpu import Generation
+    from llmos.kernel.kernel import Kernel
+    from llmos.kernel.proc import ProcState
 
     prompt = read_prompt(args.prompt)
     cpu = load_cpu(args.model, n_ctx=args.ctx)
-    tokens = cpu.chat_tokens([("system", args.system or DEFAULT_SYSTEM), ("user", prompt)])
+    # No instance lock: a one-shot process may run beside an open shell; SQLite's own
+    # transactions keep the shared journal consistent.
+    kernel = Kernel(cpu, ram=args.ram, lock=False)
     result = Generation()
     out = sys.stdout
-    for step in cpu.stream(tokens, max_tokens=args.max_tokens, temperature=args.temperature,
-                           seed=args.seed, result=result):
-        out.write(step.text)
-        out.flush()
+
+    async def main() -> None:
+        proc = kernel.spawn("run", args.system or DEFAULT_SYSTEM)
+        try:
+            async for step in kernel.turn(proc, prompt, max_tokens=args.max_tokens,
+                                          temperature=args.temperature, seed=args.seed, result=result):
+                out.write(step.text)
+                out.flush()
+        finally:
+            kernel.set_state(proc, ProcState.ZOMBIE)
+
+    try:
+        asyncio.run(main())
+    finally:
+        kernel.close()
     out.write("\n")
     out.flush()
     if args.stats:

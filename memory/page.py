@@ -75,6 +75,8 @@ class Page:
     """The page's rendered token ids while it is resident (None once swapped out)."""
     n_tokens: int = 0
     """Exact count of the page's rendered tokens (chat-template framing included)."""
+    vector: object = field(default=None, repr=False, compare=False)
+    """The page's embedding once computed (not journalled; swap reuses it on eviction)."""
 
     def __post_init__(self) -> None:
         self.origin = Origin(self.origin)

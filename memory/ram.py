@@ -65,8 +65,9 @@ class Backing(Protocol):
     def swap_out(self, pages: list[Page]) -> None:
         """Write pages to swap; raise if they could not be written."""
 
-    def search(self, pid: int, query: str, k: int) -> list[Page]:
-        """The k pages of ``pid`` (resident or not) most relevant to ``query``, best first."""
+    def search(self, pid: int, query: str, k: int, resident: list[Page]) -> list[Page]:
+        """The k pages of ``pid`` most relevant to ``query``, best first: swapped pages
+        (read back from the journal) or pages of ``resident``."""
 
     def swap_in(self, pages: list[Page]) -> None:
         """Mark pages resident again (journal)."""
@@ -283,7 +284,8 @@ class Pager:
         if not query.strip():
             return []
         with self.lock:
-            hits = self.backing.search(space.pid, query, k)
+            hits = self.backing.search(space.pid, query, k,
+                                       [p for p in space.pages if p.resident and not p.pinned])
             by_id = {p.id: p for p in space.pages}
             chosen, incoming, spent = [], [], 0
             for hit in hits:

@@ -27,7 +27,10 @@ from __future__ import annotations
 import re
 import time
 
+import numpy as np
+
 from llmos.memory.disk import Disk
+from llmos.memory.embed import embed
 from llmos.memory.journal import Journal
 from llmos.memory.page import Origin, Page, Trust
 
@@ -76,7 +79,16 @@ class Swap:
     def record(self, page: Page) -> None:
         self.journal.record_page(page)
 
+    def _vectors(self, pages: list[Page]) -> np.ndarray:
+        """Embeddings of pages, computed once per page and kept on it."""
+        missing = [p for p in pages if p.vector is None]
+        if missing:
+            for page, vec in zip(missing, embed([p.text for p in missing])):
+                page.vector = vec
+        return np.asarray([p.vector for p in pages], dtype=np.float32).reshape(len(pages), -1)
+
     def swap_out(self, pages: list[Page]) -> None:
+        """Write pages to the swap collection, then mark them evicted in the journal."""
         now = time.time()
         self.disk.add(
             "swap",
@@ -85,30 +97,49 @@ class Swap:
             metadatas=[{"pid": p.pid, "page_id": p.id, "origin": p.origin.value, "trust": p.trust.value,
                         "seq": p.seq, "source": p.source, "created": p.created, "evicted_at": now}
                        for p in pages],
+            embeddings=self._vectors(pages),
         )
         self.journal.mark_evicted([p.id for p in pages])
 
     def swap_in(self, pages: list[Page]) -> None:
-        self.journal.mark_resident([p.id for p in pages])
+        """Pages came back to RAM: the journal says so first, then swap lets them go,
+        so that a page is in swap exactly when the journal says it is evicted."""
+        ids = [p.id for p in pages]
+        self.journal.mark_resident(ids)
+        self.disk.delete("swap", ids=ids)
 
-    def search(self, pid: int, query: str, k: int) -> list[Page]:
-        """Swapped pages of ``pid`` (and mounted-file excerpts) most relevant to ``query``."""
+    def search(self, pid: int, query: str, k: int, resident: list[Page] = ()) -> list[Page]:
+        """Pages of ``pid`` most relevant to ``query``: swapped ones and resident ones ranked
+        together (a relevant page already in RAM is a hit without I/O), then
+        mounted-file excerpts if there is room."""
         depth = max(k * 3, 20)
+        resident = list(resident)
         rankings: list[list[str]] = []
         if self.signal in ("hybrid", "vector"):
-            hits = self.disk.query("swap", query, depth, where={"pid": pid})
-            rankings.append([h.id for h in hits if h.distance <= MAX_DISTANCE])
+            qvec = embed([query])[0]
+            scored = [(h.distance, h.id) for h in self.disk.query("swap", query, depth, where={"pid": pid},
+                                                                   vector=qvec)]
+            if resident:
+                distances = 1.0 - self._vectors(resident) @ qvec
+                scored += [(float(d), p.id) for d, p in zip(distances, resident)]
+            rankings.append([i for d, i in sorted(scored) if d <= MAX_DISTANCE][:depth])
         if self.signal in ("hybrid", "lexical"):
             terms = salient_terms(query)
             if terms:
-                found = self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=True, k=depth)
+                found = self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=depth)
                 rankings.append([page_id for page_id, _ in found])
         scores: dict[str, float] = {}
         for ranking in rankings:
             for rank, page_id in enumerate(ranking):
                 scores[page_id] = scores.get(page_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(scores, key=scores.get, reverse=True)[:k]
-        pages = [p for p in (self.journal.page(page_id) for page_id in best) if p is not None and not p.resident]
+        by_id = {p.id: p for p in resident}
+        pages = []
+        for page_id in sorted(scores, key=scores.get, reverse=True):
+            page = by_id.get(page_id) or self.journal.page(page_id)
+            if page is not None and not page.pinned and page.pid == pid:
+                pages.append(page)
+            if len(pages) >= k:
+                break
         if self.search_files and len(pages) < k:
             pages += self._file_pages(pid, query, k - len(pages))
         return pages

@@ -1,0 +1,93 @@
+"""Hibernation: the KV state of a pinned prefix, saved to the data dir.
+
+Every process starts with the same pinned pages (the system prompt, later
+the device schemas). Reading them costs the CPU a prefill on every cold
+start; instead, their KV state is saved once, keyed by the model file and a
+hash of the prefix tokens, and restored in milliseconds the next time.
+
+Only whole canonical blocks are saved (see ``LlamaCPU._eval_blocks``), so a
+restored prefix gives bit-identical output to a freshly read one. A file
+that does not match (another model, a damaged file) is ignored and
+rewritten; hibernation is an optimisation and never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+from llmos.kernel.cpu import BLOCK, CPU, Snapshot
+from llmos.paths import data_dir
+
+MAGIC = b"LLMOSKV1"
+
+
+def _key(cpu: CPU, tokens: list[int]) -> str:
+    path = getattr(cpu, "path", None)
+    ident = f"{path}:{path.stat().st_size if path else 0}:{cpu.n_ctx}".encode()
+    h = hashlib.sha256(ident)
+    h.update(struct.pack(f"<{len(tokens)}i", *tokens))
+    return h.hexdigest()[:32]
+
+
+def prefix_file(cpu: CPU, tokens: list[int]) -> Path:
+    folder = data_dir() / "kv"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{_key(cpu, tokens)}.kv"
+
+
+def aligned(tokens: list[int]) -> list[int]:
+    return tokens[: len(tokens) // BLOCK * BLOCK]
+
+
+def load(cpu: CPU, tokens: list[int]) -> Snapshot | None:
+    """The hibernated KV state of ``tokens`` (block-aligned prefix), or None."""
+    tokens = aligned(tokens)
+    if not tokens:
+        return None
+    path = prefix_file(cpu, tokens)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if not raw.startswith(MAGIC):
+        return None
+    (hlen,) = struct.unpack("<I", raw[8:12])
+    try:
+        header = json.loads(raw[12:12 + hlen])
+    except ValueError:
+        return None
+    if header.get("tokens") != tokens:
+        return None
+    return Snapshot(raw[12 + hlen:], tokens, header.get("canonical", 0))
+
+
+def save(cpu: CPU, snap: Snapshot) -> Path:
+    path = prefix_file(cpu, snap.tokens)
+    header = json.dumps({"tokens": snap.tokens, "canonical": snap.canonical}).encode()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(MAGIC + struct.pack("<I", len(header)) + header + snap.data)
+    os.replace(tmp, path)
+    return path
+
+
+def warm(cpu: CPU, tokens: list[int]) -> str:
+    """Make the CPU hold the prefix of ``tokens``: restore it if hibernated, else read it
+    and hibernate it. Runs on the CPU thread. Returns "restored", "saved" or "none"."""
+    prefix = aligned(tokens)
+    if not prefix or not cpu.can_snapshot:
+        return "none"
+    snap = load(cpu, prefix)
+    if snap is not None:
+        try:
+            cpu.restore(snap)
+            return "restored"
+        except RuntimeError:
+            pass  # damaged: read it again below and overwrite
+    cpu.restore(Snapshot(b"", []))
+    cpu.load_tokens(prefix)
+    save(cpu, cpu.snapshot())
+    return "saved"

@@ -1,0 +1,19 @@
+"""``llmos bench ...``: performance targets as commands with JSON output, not timed tests.
+
+Each benchmark measures against a baseline run in the same command (raw
+llama-cpp-python, re-prefill, one process) and reports the ratio.
+"""
+
+from __future__ import annotations
+
+
+def add_parsers(sub) -> None:
+    from llmos.bench import paging
+
+    bench = sub.add_parser("bench", help="benchmarks (JSON with --json)")
+    kinds = bench.add_subparsers(dest="bench_kind", metavar="KIND", required=True)
+    paging.add_parser(kinds)
+
+
+def main(args) -> int:
+    return args.bench(args)

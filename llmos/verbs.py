@@ -1,0 +1,179 @@
+"""The OS verbs as plain subcommands, for scripts: ps, kill, free, df, mount, dmesg.
+
+They read the journal and the disk directly, so they work whether or not a
+shell is running (the journal is SQLite in WAL mode: readers never block the
+writer). Each prints a table, or JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from llmos.errors import UsageError
+
+
+def _journal():
+    from llmos.memory.journal import Journal, journal_path
+
+    return Journal(journal_path())
+
+
+def _print(rows, as_json: bool, columns: list[str], title: str) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    Console().print(table)
+
+
+def process_rows(journal, include_dead: bool = False) -> list[dict]:
+    rows = []
+    for rec in journal.processes(include_dead=include_dead):
+        row = {"pid": rec.pid, "app": rec.app, "state": rec.state, "priority": rec.priority}
+        row.update({k: v for k, v in rec.info.items() if k not in row})
+        row["interrupted"] = bool(rec.info.get("interrupted"))
+        rows.append(row)
+    return rows
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    with _journal() as journal:
+        rows = process_rows(journal, include_dead=args.all)
+    _print(rows, args.json, ["pid", "app", "state", "priority", "resident_pages", "swapped_pages",
+                             "tokens_out", "cpu_s", "switches", "page_faults"], "processes")
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    with _journal() as journal:
+        alive = {r.pid for r in journal.processes()}
+        if args.pid not in alive:
+            raise UsageError(f"no running process with pid {args.pid} (see: llmos ps)")
+        journal.acquire_lock()
+        journal.set_state(args.pid, "ZOMBIE")
+        journal.log("info", f"kill pid {args.pid} (from the command line); its pages stay in the journal")
+    print(f"killed {args.pid}")
+    return 0
+
+
+def free_rows(journal) -> list[dict]:
+    from llmos.kernel.kernel import pressure_level
+
+    rows = []
+    for rec in journal.processes():
+        regions: dict[str, dict[str, int]] = {}
+        resident_tokens = 0
+        for page in journal.pages(rec.pid):
+            r = regions.setdefault(page.origin.value, {"resident_pages": 0, "resident_tokens": 0, "swapped_pages": 0})
+            if page.resident:
+                r["resident_pages"] += 1
+                r["resident_tokens"] += page.n_tokens
+                resident_tokens += page.n_tokens
+            else:
+                r["swapped_pages"] += 1
+        budget = int(rec.info.get("ram_budget") or 0)
+        usage = resident_tokens / budget if budget else 0.0
+        rows.append({"pid": rec.pid, "app": rec.app, "budget": budget, "resident_tokens": resident_tokens,
+                     "usage": round(usage, 3), "pressure": pressure_level(usage), "regions": regions})
+    return rows
+
+
+def cmd_free(args: argparse.Namespace) -> int:
+    with _journal() as journal:
+        rows = free_rows(journal)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    flat = []
+    for row in rows:
+        for origin, r in row["regions"].items():
+            flat.append({"pid": row["pid"], "app": row["app"], "region": origin, **r,
+                         "usage": f"{row['usage']:.0%} of {row['budget']}", "pressure": row["pressure"]})
+    _print(flat, False, ["pid", "app", "region", "resident_pages", "resident_tokens", "swapped_pages",
+                         "usage", "pressure"], "RAM (tokens of the context window)")
+    return 0
+
+
+def open_disk(args: argparse.Namespace):
+    from llmos.memory.disk import Disk
+
+    url = getattr(args, "disk_url", None)
+    return Disk(url=url) if url else Disk()
+
+
+def cmd_df(args: argparse.Namespace) -> int:
+    disk = open_disk(args)
+    rows = [s.__dict__ if hasattr(s, "__dict__") else dict(s) for s in disk.stats()]
+    _print(rows, args.json, list(rows[0].keys()) if rows else ["name", "records", "bytes"], "disk (chromadb)")
+    return 0
+
+
+def cmd_mount(args: argparse.Namespace) -> int:
+    from llmos.memory.fs import mount
+
+    disk = open_disk(args)
+    if args.json or not sys.stderr.isatty():
+        report = mount(disk, args.path)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("mounting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      TextColumn("{task.description}"), transient=True) as bar:
+            task = bar.add_task("", total=None)
+
+            def progress(done: int, total: int, path: str) -> None:
+                bar.update(task, completed=done, total=total, description=str(path)[-40:])
+
+            report = mount(disk, args.path, progress=progress)
+    data = report.__dict__
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(f"mounted {data['root']}: {data['files_indexed']} files indexed, "
+              f"{data['files_unchanged']} unchanged, {data['files_removed']} removed, "
+              f"{data['skipped_binary']} binary and {data['skipped_unreadable']} unreadable skipped; "
+              f"{data['chunks_added']} chunks in {data['seconds']:.1f} s ({data['chunks_per_s']:.0f}/s)")
+    return 0
+
+
+def cmd_dmesg(args: argparse.Namespace) -> int:
+    with _journal() as journal:
+        rows = journal.dmesg(args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in reversed(rows):
+        stamp = time.strftime("%H:%M:%S", time.localtime(row["time"]))
+        print(f"[{stamp}] {row['level']:5} {row['message']}")
+    return 0
+
+
+def add_parsers(sub) -> dict:
+    p = sub.add_parser("ps", help="list processes")
+    p.add_argument("--all", "-a", action="store_true", help="include exited processes")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("kill", help="end a process (its pages stay in the journal)")
+    p.add_argument("pid", type=int)
+    p = sub.add_parser("free", help="RAM per process and region")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("df", help="the disk: collections, records, bytes")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--disk-url", help="a Chroma server (http://host:port) instead of the embedded disk")
+    p = sub.add_parser("mount", help="index a folder onto the disk so apps can page it in")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--disk-url", help="a Chroma server (http://host:port) instead of the embedded disk")
+    p = sub.add_parser("dmesg", help="the kernel log")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    return {"ps": cmd_ps, "kill": cmd_kill, "free": cmd_free, "df": cmd_df, "mount": cmd_mount, "dmesg": cmd_dmesg}

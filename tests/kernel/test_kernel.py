@@ -1,0 +1,103 @@
+"""The kernel end to end on the tiny model: processes, turns, journal, hibernation, kill."""
+
+from __future__ import annotations
+
+import asyncio
+
+from llmos.kernel.cpu import Generation, Snapshot
+from llmos.kernel.kernel import Kernel
+from llmos.kernel.proc import ProcState
+from llmos.memory.page import Origin
+
+SYSTEM = "You are a helpful assistant inside llmos. " + "Answer briefly, precisely and politely. " * 10
+
+
+def test_a_turn_journals_every_page_and_answers(tiny_cpu):
+    kernel = Kernel(tiny_cpu, lock=False)
+    try:
+        proc = kernel.spawn("chat", SYSTEM)
+        result = kernel.ask(proc, "What is the capital of France?", max_tokens=32)
+        assert "Paris" in result.text
+        pages = kernel.journal.pages(proc.pid)
+        assert [p.origin for p in pages] == [Origin.SYSTEM, Origin.USER, Origin.ASSISTANT]
+        assert pages[2].text == result.text
+        row = kernel.ps()[0]
+        assert row["pid"] == proc.pid and row["state"] == "SLEEPING" and row["tokens_out"] == len(result.tokens)
+        assert row["resident_tokens"] == len(proc.space.prompt_tokens())
+    finally:
+        kernel.close()
+
+
+def test_two_processes_share_the_cpu_and_keep_their_own_memory(tiny_cpu):
+    kernel = Kernel(tiny_cpu, lock=False, quantum=4)
+    try:
+        a = kernel.spawn("chat", "You are a helpful assistant.")
+        b = kernel.spawn("chat", "You are a helpful assistant.")
+
+        async def both():
+            async def one(proc, text):
+                out = Generation()
+                async for _ in kernel.turn(proc, text, max_tokens=24, result=out):
+                    pass
+                return out.text
+
+            return await asyncio.gather(one(a, "My name is Ada. What is 2+2?"),
+                                        one(b, "My name is Bob. Name a colour."))
+
+        asyncio.run(both())
+        assert kernel.sched.stats.switches >= 2
+        assert all("Bob" not in p.text for p in a.space.pages)
+        assert all("Ada" not in p.text for p in b.space.pages)
+        assert {r["pid"]: r["switches"] for r in kernel.ps()}[b.pid] >= 1
+    finally:
+        kernel.close()
+
+
+def test_interrupted_answer_is_kept_and_marked(tiny_cpu):
+    import threading
+
+    kernel = Kernel(tiny_cpu, lock=False)
+    try:
+        proc = kernel.spawn("chat", "You are a helpful assistant.")
+        cancel = threading.Event()
+
+        async def run():
+            n = 0
+            async for _ in kernel.turn(proc, "Write a long story about a ship.", max_tokens=200, cancel=cancel):
+                n += 1
+                if n == 5:
+                    cancel.set()
+
+        asyncio.run(run())
+        answer = kernel.journal.pages(proc.pid)[-1]
+        assert answer.origin is Origin.ASSISTANT and answer.source == "interrupted" and answer.text
+    finally:
+        kernel.close()
+
+
+def test_kill_keeps_pages_in_the_journal(tiny_cpu):
+    kernel = Kernel(tiny_cpu, lock=False)
+    try:
+        proc = kernel.spawn("chat", "You are a helpful assistant.")
+        kernel.ask(proc, "Hello!", max_tokens=8)
+        kernel.kill(proc.pid)
+        assert proc.state is ProcState.ZOMBIE
+        assert len(kernel.journal.pages(proc.pid)) == 3
+        assert [r.pid for r in kernel.journal.processes()] == []
+    finally:
+        kernel.close()
+
+
+def test_pinned_prefix_is_hibernated_and_restored_on_the_next_boot(tiny_cpu):
+    outputs, warm = [], []
+    for _ in range(2):
+        tiny_cpu.restore(Snapshot(b"", []))  # a cold CPU, as after a restart
+        kernel = Kernel(tiny_cpu, lock=False)
+        try:
+            proc = kernel.spawn("chat", SYSTEM)
+            outputs.append(kernel.ask(proc, "Name a planet.", max_tokens=16).tokens)
+            warm.append(kernel.warm.result(timeout=30))
+        finally:
+            kernel.close()
+    assert warm == ["saved", "restored"]
+    assert outputs[0] == outputs[1]
