@@ -8,11 +8,12 @@ from __future__ import annotations
 
 
 def add_parsers(sub) -> None:
-    from llmos.bench import paging
+    from llmos.bench import cpu, paging, sched, switch
 
     bench = sub.add_parser("bench", help="benchmarks (JSON with --json)")
     kinds = bench.add_subparsers(dest="bench_kind", metavar="KIND", required=True)
-    paging.add_parser(kinds)
+    for module in (cpu, paging, sched, switch):
+        module.add_parser(kinds)
 
 
 def main(args) -> int:

@@ -1,0 +1,123 @@
+"""``llmos bench cpu``: generation speed through the kernel vs raw llama-cpp-python.
+
+Both sides run the same model file, threads, prompt and greedy decoding in
+one command, alternating (raw, llmos, raw, llmos, ...) so that machine noise
+hits both alike; the medians are compared. ``cold_first_token_s`` is timed
+in a fresh Python process: import, load the model, restore the hibernated
+prefix, and produce the first token of an answer to a short question.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SYSTEM = ("You are a helpful assistant running inside llmos, an operating system for language models. "
+          "Answer clearly. Use the devices you are given when they help. ") * 4
+QUESTION = "Write a short paragraph about the history of the printing press."
+
+COLD = r"""
+import time, sys, json
+t0 = time.perf_counter()
+from llmos.boot import load_cpu
+from llmos.kernel.kernel import Kernel
+cpu = load_cpu(sys.argv[1] if sys.argv[1] != "-" else None, quiet=True)
+kernel = Kernel(cpu, lock=False)
+proc = kernel.spawn("bench", sys.argv[2])
+import asyncio
+async def first():
+    async for step in kernel.turn(proc, "What is the capital of France?", max_tokens=1):
+        return time.perf_counter() - t0
+t = asyncio.run(first())
+print(json.dumps({"first_token_s": t, "warm": kernel.warm.result()}))
+kernel.close()
+"""
+
+
+def raw_tok_s(llm, tokens: list[int], n: int) -> tuple[float, int]:
+    """Decode speed of llama-cpp-python's own generate loop (greedy), first token excluded."""
+    llm.reset()
+    count, t_first = 0, None
+    for token in llm.generate(tokens, temp=0.0, top_k=1, reset=True):
+        if count == 0:
+            t_first = time.perf_counter()
+        count += 1
+        if count >= n or llm.token_eos() == token:
+            break
+    return (count - 1) / (time.perf_counter() - t_first), count
+
+
+def llmos_tok_s(kernel, system: str, n: int) -> tuple[float, int]:
+    from llmos.kernel.cpu import Generation
+
+    proc = kernel.spawn("bench", system)
+    result = Generation()
+    import asyncio
+
+    async def go():
+        async for _ in kernel.turn(proc, QUESTION, max_tokens=n, result=result):
+            pass
+
+    asyncio.run(go())
+    kernel.kill(proc.pid)
+    return result.tok_per_s, len(result.tokens)
+
+
+def cold_first_token(model: str | None) -> dict:
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", COLD, model or "-", SYSTEM], capture_output=True, text=True,
+                             env=dict(os.environ), timeout=300)
+        if out.returncode != 0:
+            return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {"cold_first_token_s": round(statistics.median(r["first_token_s"] for r in runs[1:]), 3),
+            "cold_runs": runs}
+
+
+def run(model: str | None, n: int = 128, rounds: int = 3) -> dict:
+    from llmos.boot import load_cpu
+    from llmos.kernel.cpu import Snapshot
+    from llmos.kernel.kernel import Kernel
+
+    cpu = load_cpu(model, quiet=True)
+    prompt = cpu.chat_tokens([("system", SYSTEM), ("user", QUESTION)])
+    raw, ours, counts = [], [], set()
+    kernel = Kernel(cpu, lock=False)
+    try:
+        for _ in range(rounds):
+            cpu.restore(Snapshot(b"", []))
+            speed, count = raw_tok_s(cpu.llm, prompt, n)
+            raw.append(speed)
+            counts.add(count)
+            cpu.restore(Snapshot(b"", []))
+            speed, count = llmos_tok_s(kernel, SYSTEM, n)
+            ours.append(speed)
+            counts.add(count)
+    finally:
+        kernel.close()
+    r, o = statistics.median(raw), statistics.median(ours)
+    result = {"model": cpu.name, "threads": cpu.n_threads, "tokens": sorted(counts), "rounds": rounds,
+              "raw_tok_s": round(r, 2), "llmos_tok_s": round(o, 2), "ratio": round(o / r, 3)}
+    result.update(cold_first_token(model))
+    return result
+
+
+def main(args) -> int:
+    result = run(args.model, args.tokens, args.rounds)
+    print(json.dumps(result, indent=2) if args.json else "\n".join(f"{k:20} {v}" for k, v in result.items()
+                                                                   if k != "cold_runs"))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("cpu", help="tokens/s through the kernel vs raw llama-cpp-python; cold first token")
+    p.add_argument("--tokens", type=int, default=128)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(bench=main)

@@ -1,0 +1,79 @@
+"""``llmos bench sched``: N processes sharing the CPU vs one alone.
+
+One process answers alone; then N processes answer at once, each for the
+same number of tokens, under the chosen policy. ``aggregate_tok_s`` is all
+tokens over the wall time of the concurrent run; ``fairness`` is the
+smallest share of CPU time any process got over the largest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+QUESTIONS = ["Write a story about a lighthouse keeper.", "Describe how bread is made.",
+             "Explain how a bicycle works.", "Write a poem about the winter sea.",
+             "Describe a busy market in the morning.", "Explain why the sky is blue.",
+             "Write a letter to a friend about a trip.", "Describe the life of a honeybee."]
+
+
+async def _answer(kernel, proc, text: str, n: int) -> int:
+    from llmos.kernel.cpu import Generation
+
+    out = Generation()
+    async for _ in kernel.turn(proc, text, max_tokens=n, result=out):
+        pass
+    return len(out.tokens)
+
+
+def run(model: str | None, procs: int, n: int, quantum: int, policy: str) -> dict:
+    from llmos.boot import load_cpu
+    from llmos.kernel.kernel import Kernel
+
+    cpu = load_cpu(model, quiet=True)
+    kernel = Kernel(cpu, lock=False, quantum=quantum, policy=policy)
+    try:
+        alone = kernel.spawn("bench", "You are a helpful assistant.")
+        started = time.perf_counter()
+        single_tokens = asyncio.run(_answer(kernel, alone, QUESTIONS[0], n))
+        single = single_tokens / (time.perf_counter() - started)
+        kernel.kill(alone.pid)
+        group = [kernel.spawn("bench", "You are a helpful assistant.") for _ in range(procs)]
+        before = dict(kernel.sched.stats.per_pid_cpu_s)
+        switches = kernel.sched.stats.switches
+
+        async def together():
+            return await asyncio.gather(*(_answer(kernel, p, QUESTIONS[i % len(QUESTIONS)], n)
+                                          for i, p in enumerate(group)))
+
+        started = time.perf_counter()
+        counts = asyncio.run(together())
+        wall = time.perf_counter() - started
+        shares = [kernel.sched.stats.per_pid_cpu_s.get(p.pid, 0.0) - before.get(p.pid, 0.0) for p in group]
+        per_token = [s / c for s, c in zip(shares, counts) if c]
+    finally:
+        kernel.close()
+    return {"model": cpu.name, "procs": procs, "policy": policy, "quantum": quantum,
+            "tokens_per_proc": counts, "single_tok_s": round(single, 2),
+            "aggregate_tok_s": round(sum(counts) / wall, 2), "ratio": round(sum(counts) / wall / single, 3),
+            "fairness": round(min(shares) / max(shares), 3) if max(shares) else 0.0,
+            "cpu_s_per_token_spread": round(min(per_token) / max(per_token), 3) if per_token else 0.0,
+            "switches": kernel.sched.stats.switches - switches, "batching": False}
+
+
+def main(args) -> int:
+    result = run(args.model, args.procs, args.tokens, args.quantum, args.policy)
+    print(json.dumps(result, indent=2) if args.json else "\n".join(f"{k:24} {v}" for k, v in result.items()))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sched", help="aggregate tokens/s of N concurrent processes vs one; fairness")
+    p.add_argument("--procs", type=int, default=4)
+    p.add_argument("--tokens", type=int, default=64)
+    p.add_argument("--quantum", type=int, default=32)
+    p.add_argument("--policy", choices=["rr", "priority"], default="rr")
+    p.add_argument("--model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(bench=main)
