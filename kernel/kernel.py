@@ -142,6 +142,37 @@ class Kernel:
         self.emit("spawn", pid=pid, app=app)
         return proc
 
+    def restore(self) -> list[Process]:
+        """Bring back the processes the journal holds (after a quit, a crash or kill -9).
+
+        Each comes back SLEEPING with its pages as the journal has them:
+        resident ones are re-tokenized into RAM, swapped ones stay on disk. A
+        process that was generating when llmos died keeps the partial answer,
+        marked interrupted.
+        """
+        restored = []
+        for rec in self.journal.processes():
+            if rec.pid in self.procs:
+                continue
+            proc = Process(rec.pid, rec.app, AddressSpace(rec.pid, self.ram), priority=rec.priority,
+                           grants=set(rec.info.get("grants", ())))
+            for key in ("tokens_in", "tokens_out", "switches"):
+                setattr(proc, key, int(rec.info.get(key, 0)))
+            proc.cpu_s = float(rec.info.get("cpu_s", 0.0))
+            pages = self.journal.pages(rec.pid)
+            interrupted = rec.state in (ProcState.RUNNING.value, ProcState.READY.value)
+            if interrupted and pages and pages[-1].origin is Origin.ASSISTANT:
+                pages[-1].source = "interrupted"
+                self.journal.record_page(pages[-1])
+            self.pager.restore(proc.space, pages)
+            proc.interrupted = interrupted or bool(rec.info.get("interrupted"))
+            self.procs[proc.pid] = proc
+            self._save(proc)
+            self.journal.log("info", f"restored pid {proc.pid} ({proc.app}): {len(pages)} pages"
+                                     + (", answer interrupted" if interrupted else ""))
+            restored.append(proc)
+        return restored
+
     def _save(self, proc: Process) -> None:
         self.journal.save_process(proc.pid, proc.app, proc.state.value, proc.priority, proc.info())
 

@@ -47,6 +47,8 @@ class Process:
     switches: int = 0
     blocked_on: str = ""
     """Why a BLOCKED process waits (shown by ps)."""
+    interrupted: bool = False
+    """Restored after llmos died while this process was generating."""
 
     @property
     def alive(self) -> bool:
@@ -63,5 +65,5 @@ class Process:
             "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
             "cpu_s": round(self.cpu_s, 3), "switches": self.switches,
             "page_faults": s.faults, "evictions": s.evictions, "blocked_on": self.blocked_on,
-            "grants": sorted(self.grants),
+            "grants": sorted(self.grants), "interrupted": self.interrupted,
         }

@@ -184,6 +184,16 @@ class Pager:
             self.balance(space)
             return made
 
+    def restore(self, space: AddressSpace, pages: list[Page]) -> None:
+        """Rebuild an address space from journalled pages (in seq order) after a restart."""
+        with self.lock:
+            for page in pages:
+                if page.resident:
+                    self._load(space, page)
+                space.pages.append(page)
+            space.next_seq = max((p.seq for p in pages), default=-1) + 1
+            self.balance(space)
+
     def place(self, space: AddressSpace, page: Page) -> None:
         """Put one page into RAM at its own ``seq`` (no splitting): an answer that was
         journalled while it streamed and is complete now."""

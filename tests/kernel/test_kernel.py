@@ -101,3 +101,57 @@ def test_pinned_prefix_is_hibernated_and_restored_on_the_next_boot(tiny_cpu):
             kernel.close()
     assert warm == ["saved", "restored"]
     assert outputs[0] == outputs[1]
+
+
+KILLED_MID_ANSWER = r"""
+import asyncio, os, signal, sys
+from llmos.kernel.cpu import LlamaCPU
+from llmos.kernel.models import resolve
+from llmos.kernel.kernel import Kernel
+
+kernel = Kernel(LlamaCPU(resolve("tiny"), n_ctx=2048))
+proc = kernel.spawn("chat", "You are a helpful assistant.")
+kernel.ask(proc, "My name is Zed. Say hello.", max_tokens=12)
+
+async def go():
+    n = 0
+    async for step in kernel.turn(proc, "Write a long story about a ship.", max_tokens=300):
+        n += 1
+        if n == 20:
+            print(proc.pid, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(go())
+"""
+
+
+def test_kill_9_mid_answer_loses_nothing_and_restores(tiny_cpu, llmos_home):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import run_llmos
+
+    proc = subprocess.run([sys.executable, "-c", KILLED_MID_ANSWER], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    pid = int(proc.stdout.split()[0])
+    rows = json.loads(run_llmos("ps", "--json").stdout)
+    assert [r["pid"] for r in rows] == [pid]
+
+    kernel = Kernel(tiny_cpu)  # takes the instance lock: the killed holder's lock was released by the OS
+    try:
+        restored = kernel.restore()
+        assert [p.pid for p in restored] == [pid] and restored[0].interrupted
+        pages = restored[0].space.pages
+        assert [p.origin for p in pages] == [Origin.SYSTEM, Origin.USER, Origin.ASSISTANT, Origin.USER,
+                                             Origin.ASSISTANT]
+        assert "Zed" in pages[1].text
+        assert pages[-1].source == "interrupted" and len(pages[-1].text) > 20
+        assert restored[0].space.resident_tokens == len(restored[0].space.prompt_tokens())
+        rows = json.loads(run_llmos("ps", "--json").stdout)
+        assert rows[0]["interrupted"] is True
+        # and the restored process carries on
+        answer = kernel.ask(restored[0], "What is my name?", max_tokens=16)
+        assert answer.text
+    finally:
+        kernel.close()
