@@ -18,6 +18,7 @@ any of it (the shell).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -191,6 +192,31 @@ class Kernel:
         self.journal.log("info", f"kill pid {pid}; its pages stay in the journal")
         return proc
 
+    def nice(self, pid: int, priority: int) -> Process:
+        """Change a process's priority; it applies from its next request for the CPU."""
+        proc = self.procs.get(pid)
+        if proc is None or not proc.alive:
+            raise UsageError(f"no running process with pid {pid} (see: llmos ps)")
+        proc.priority = priority
+        self.sched.renice(pid, priority)
+        self._save(proc)
+        self.emit("state", pid=pid, state=proc.state.value)
+        return proc
+
+    # -- the disk ------------------------------------------------------------------------
+
+    def df(self) -> list:
+        """Collections on the disk (opens it if needed: call from a worker thread)."""
+        return self.backing.swap.disk.stats()
+
+    def mount(self, path: str, *, progress=None):
+        """Index a folder onto the disk so page faults can bring its excerpts in."""
+        from llmos.memory.fs import mount
+
+        report = mount(self.backing.swap.disk, path, progress=progress)
+        self.journal.log("info", f"mount {report.root}: {report.files_indexed} files, {report.chunks_added} chunks")
+        return report
+
     def ps(self) -> list[dict]:
         return [p.info() for p in self.procs.values()]
 
@@ -209,8 +235,9 @@ class Kernel:
         if not text.strip():
             raise UsageError("empty input")
         result = result if result is not None else Generation()
-        self.pager.fault(proc.space, text, k=fault_k)
-        self.add_page(proc, Origin.USER, text)
+        # Page faults search the disk and evictions write to it: off the event loop.
+        await asyncio.to_thread(self.pager.fault, proc.space, text, k=fault_k)
+        await asyncio.to_thread(self.add_page, proc, Origin.USER, text)
         async for step in self.generate(proc, max_tokens=max_tokens, temperature=temperature, seed=seed,
                                         grammar=grammar, stop=stop, top_n=top_n, result=result,
                                         cancel=cancel):
@@ -245,14 +272,12 @@ class Kernel:
             answer.text = result.text
             if result.stop_reason == "interrupted":
                 answer.source = "interrupted"
-            self.pager.place(proc.space, answer)
+            self.pager.place(proc.space, answer)  # sync: must happen even when the task is cancelled
             if proc.alive:
                 self.set_state(proc, ProcState.SLEEPING)
 
     def ask(self, proc: Process, text: str, **kwargs) -> Generation:
         """``turn`` for synchronous callers (scripts, tests): the whole answer."""
-        import asyncio
-
         result = Generation()
 
         async def run() -> None:

@@ -181,6 +181,13 @@ class Scheduler:
             running = [self._running.pid] if self._running else []
             return running + [j.pid for j in self._ready]
 
+    def renice(self, pid: int, priority: int) -> None:
+        """New priority for a process's queued jobs (the running one keeps its quantum)."""
+        with self._cond:
+            for job in self._ready:
+                if job.pid == pid:
+                    job.priority = priority
+
     def forget(self, pid: int) -> None:
         """Drop a process's saved state (it exited or was killed)."""
         with self._cond:

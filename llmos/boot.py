@@ -13,8 +13,18 @@ from llmos.kernel import models
 from llmos.kernel.cpu import LlamaCPU
 
 
-def resolve_model(name: str | None, *, quiet: bool = False):
+def needs_join(name: str | None) -> bool:
+    """True when resolving ``name`` will join the default model's parts (a few seconds)."""
+    if models.effective_name(name) != "qwen":
+        return False
+    path = models.qwen_path()
+    return not path.is_file() or path.stat().st_size != models.QWEN_SIZE
+
+
+def resolve_model(name: str | None, *, quiet: bool = False, progress=None):
     """The model's path, joining the default model's parts on first use (with a progress bar)."""
+    if progress is not None or not needs_join(name):
+        return models.resolve(name, progress=progress)
     if quiet or not sys.stderr.isatty():
         return models.resolve(name, progress=_plain_progress() if not quiet else None)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -40,7 +50,10 @@ def _plain_progress():
     return progress
 
 
-def load_cpu(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = False) -> LlamaCPU:
-    path = resolve_model(name, quiet=quiet)
+def load_cpu(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = False,
+             progress=None) -> LlamaCPU:
+    """Boot the CPU. ``progress(done, total)`` is called while the default model is joined
+    on first use (the shell draws it); without it, a bar goes to stderr."""
+    path = resolve_model(name, quiet=quiet, progress=progress)
     label = models.effective_name(name)
     return LlamaCPU(path, n_ctx=n_ctx, name=label if label in models.KNOWN else None)

@@ -169,7 +169,7 @@ class Pager:
         each page before it is placed; then relieves pressure. Returns the pages made."""
         with self.lock:
             made = []
-            for i, part in enumerate(self._split(page)):
+            for i, part in enumerate(self._split(page, min(CHUNK_TOKENS, max(16, space.budget // 4)))):
                 part.seq = space.next_seq
                 space.next_seq += 1
                 part.pid = space.pid
@@ -208,16 +208,16 @@ class Pager:
             self.on_event(Event("admit", space.pid, [page.id], page.n_tokens))
             self.balance(space)
 
-    def _split(self, page: Page) -> list[Page]:
-        """One page, or page-sized parts of a long input, split on line boundaries where possible."""
+    def _split(self, page: Page, chunk: int) -> list[Page]:
+        """One page, or parts of about ``chunk`` tokens of a long input, cut at line ends where possible."""
         text = page.text
-        if page.pinned or len(text) <= CHUNK_TOKENS * 3:  # cheap pre-check: 3+ chars per token
-            if page.pinned or len(self.encode(page.origin.role, text)) <= CHUNK_TOKENS * 2:
+        if page.pinned or len(text) <= chunk * 3:  # cheap pre-check: 3+ chars per token
+            if page.pinned or len(self.encode(page.origin.role, text)) <= chunk * 2:
                 return [page]
         # Characters per token of this text, measured on a sample, sizes the parts.
         sample = text[:4000]
         per_token = max(1.0, len(sample) / max(1, len(self.encode(page.origin.role, sample))))
-        size = int(CHUNK_TOKENS * per_token)
+        size = max(16, int(chunk * per_token))
         parts, start = [], 0
         while start < len(text):
             end = min(len(text), start + size)

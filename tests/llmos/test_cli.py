@@ -92,9 +92,13 @@ def test_truncated_gguf(tmp_path):
     assert_one_line_error(run_llmos("run", "--model", str(cut), "hi"), "truncated")
 
 
-def test_prompt_longer_than_context():
-    proc = run_llmos("run", "--model", "tiny", "--ctx", "256", "word " * 2000)
-    assert_one_line_error(proc, "tokens", "context window")
+def test_prompt_longer_than_context_is_paged_not_refused():
+    paste = "START: the secret word is heliotrope.\n" + "filler line about nothing much.\n" * 600
+    paste += "END: repeat the secret word from the start."
+    proc = run_llmos("run", "--model", "tiny", "--ctx", "1024", "-", input=paste.encode())
+    assert proc.returncode == 0, proc.stderr.decode()
+    row = json.loads(run_llmos("ps", "--all", "--json").stdout)[0]
+    assert row["swapped_pages"] > 0 and row["resident_tokens"] <= row["ram_budget"]
 
 
 def test_binary_stdin():

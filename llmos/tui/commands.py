@@ -1,0 +1,236 @@
+"""The OS verbs: slash commands typed in the input line, and the same verbs in the
+command palette (Ctrl+P).
+
+Each verb is a function ``(shell, args) -> renderable | None``; what it returns
+is shown in the conversation as a system message. A verb whose subsystem does
+not exist yet says so in one line instead of failing. Errors a user can cause
+(``/kill 99``) are ``LlmosError``s and are shown as one red line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from llmos.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmos.tui.shell import Shell
+
+
+@dataclass
+class Verb:
+    name: str
+    usage: str
+    help: str
+    run: Callable[[Shell, list[str]], RenderableType | None]
+    slow: bool = False
+    """Runs on a worker thread (it touches the disk), never on the UI loop."""
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    return Table(*columns, title=title, box=None, padding=(0, 1), pad_edge=False, header_style="bold",
+                 title_justify="left")
+
+
+def ps(shell: Shell, args: list[str]) -> RenderableType:
+    table = _table("pid", "app", "state", "pri", "pages", "tok", "cpu")
+    table.columns[2].min_width = 8
+    for r in shell.kernel.ps():
+        table.add_row(str(r["pid"]), r["app"], r["state"], str(r["priority"]),
+                      f"{r['resident_pages']}/{r['swapped_pages']}", str(r["tokens_out"]), f"{r['cpu_s']:.1f}")
+    table.caption = "pages: resident/swapped · tok: generated · cpu: seconds"
+    return table
+
+
+def free(shell: Shell, args: list[str]) -> RenderableType:
+    parts: list[RenderableType] = []
+    for r in shell.kernel.free():
+        parts.append(Text(f"pid {r['pid']} {r['app']}: {r['resident_tokens']}/{r['budget']} tok resident, "
+                          f"{r['usage']:.0%} ({r['pressure']})", style="bold"))
+        table = _table("region", "pages", "tokens", "swapped")
+        for region, v in r["regions"].items():
+            table.add_row(region, str(v["resident_pages"]), str(v["resident_tokens"]), str(v["swapped_pages"]))
+        parts.append(table)
+    return Group(*parts)
+
+
+def _pid(arg: str) -> int:
+    try:
+        return int(arg)
+    except ValueError:
+        raise UsageError(f"not a pid: {arg!r} (see /ps)") from None
+
+
+def kill(shell: Shell, args: list[str]) -> RenderableType:
+    if len(args) != 1:
+        raise UsageError("usage: /kill PID")
+    pid = _pid(args[0])
+    if pid == shell.proc.pid:
+        shell.interrupt()
+    shell.kernel.kill(pid)
+    if pid != shell.proc.pid:
+        return f"killed pid {pid}"
+    new = shell.respawn()
+    return f"killed pid {pid}; this shell now talks to a new chat process, pid {new.pid}"
+
+
+def nice(shell: Shell, args: list[str]) -> RenderableType:
+    if len(args) != 2:
+        raise UsageError("usage: /nice PID PRIORITY (higher runs first under the priority policy)")
+    pid = _pid(args[0])
+    try:
+        priority = int(args[1])
+    except ValueError:
+        raise UsageError(f"not a priority: {args[1]!r} (an integer)") from None
+    old = shell.kernel.procs[pid].priority if pid in shell.kernel.procs else 0
+    shell.kernel.nice(pid, priority)
+    return f"pid {pid}: priority {old} → {priority} (applies from its next request for the CPU)"
+
+
+def df(shell: Shell, args: list[str]) -> RenderableType:
+    table = _table("collection", "records", "bytes")
+    for row in shell.kernel.df():
+        table.add_row(row.name, f"{row.records:,}", f"{row.bytes:,}")
+    return table
+
+
+def mount(shell: Shell, args: list[str]) -> RenderableType:
+    if len(args) != 1:
+        raise UsageError("usage: /mount PATH")
+    r = shell.kernel.mount(args[0])
+    return (f"mounted {r.root}: {r.files_indexed} files indexed, {r.files_unchanged} unchanged, "
+            f"{r.skipped_binary} binary and {r.skipped_unreadable} unreadable skipped; "
+            f"{r.chunks_added} chunks in {r.seconds:.1f} s")
+
+
+def dmesg(shell: Shell, args: list[str]) -> RenderableType:
+    limit = int(args[0]) if args and args[0].isdigit() else 20
+    lines = Text()
+    for row in reversed(shell.kernel.journal.dmesg(limit)):
+        stamp = time.strftime("%H:%M:%S", time.localtime(row["time"]))
+        lines.append(f"{stamp} ", style="dim")
+        lines.append(f"{row['level']:<5} ", style="yellow" if row["level"] != "info" else "dim")
+        lines.append(row["message"] + "\n")
+    return lines if lines.plain else "the kernel log is empty"
+
+
+def model(shell: Shell, args: list[str]) -> RenderableType:
+    info = shell.kernel.cpu.info()
+    w, r = info.get("weights", {}), info.get("runtime", {})
+    table = _table("", "", title="A model is two files: the weights, and the program that runs them")
+    table.columns[1].overflow = "fold"
+    if w:
+        table.add_row("weights", w.get("path", ""))
+        table.add_row("", f"{w.get('name', '')} · {w.get('parameters', 0):,} parameters · "
+                          f"{w.get('quantization', '')} · {w.get('size_bytes', 0) / 1e6:,.0f} MB")
+    if r:
+        table.add_row("runtime", f"{r.get('engine', '')} {r.get('llama_cpp_python', '')}")
+        table.add_row("", f"context {r.get('context_window', shell.kernel.cpu.n_ctx):,} tokens · "
+                          f"{r.get('threads', '?')} threads")
+    return table
+
+
+def clear(shell: Shell, args: list[str]) -> None:
+    shell.clear()
+
+
+def help_(shell: Shell, args: list[str]) -> RenderableType:
+    table = _table("command", "what it does")
+    for verb in VERBS.values():
+        table.add_row(verb.usage, verb.help)
+    for name, what in NOT_YET.items():
+        table.add_row(f"/{name}", Text(f"not available yet ({what})", style="dim"))
+    keys = Text("\nkeys: Enter send · Ctrl+J newline · Up/Down history · Ctrl+C or Esc interrupt "
+                "(Ctrl+C twice when idle quits) · Ctrl+P commands · Ctrl+T light/dark · F1 help",
+                style="dim")
+    return Group(table, keys)
+
+
+def quit_(shell: Shell, args: list[str]) -> None:
+    shell.app.exit()
+
+
+VERBS: dict[str, Verb] = {v.name: v for v in [
+    Verb("ps", "/ps", "processes: state, priority, pages, tokens, CPU time", ps),
+    Verb("kill", "/kill PID", "end a process (its pages stay in the journal)", kill),
+    Verb("nice", "/nice PID N", "set a process's priority", nice),
+    Verb("free", "/free", "RAM per process and region", free),
+    Verb("df", "/df", "the disk: collections, records, bytes", df, slow=True),
+    Verb("mount", "/mount PATH", "index a folder so the model can page it in", mount, slow=True),
+    Verb("dmesg", "/dmesg [N]", "the last N kernel log lines", dmesg),
+    Verb("model", "/model", "the CPU: weights file and runtime", model),
+    Verb("clear", "/clear", "clear the screen (the process keeps its memory)", clear),
+    Verb("help", "/help", "this list", help_),
+    Verb("quit", "/quit", "leave llmos", quit_),
+]}
+
+NOT_YET = {
+    "devices": "devices arrive with devices/",
+    "apps": "apps arrive with apps/",
+    "run": "apps arrive with apps/",
+}
+"""Verbs the shell does not have yet, and what to do meanwhile."""
+
+
+def parse(line: str) -> tuple[Verb | None, list[str], str]:
+    """(verb, args, name) for a slash command line. Raises LlmosError for unknown verbs;
+    verb is None for verbs the shell does not have yet."""
+    name, *args = line.strip().lstrip("/").split() or [""]
+    name = name.lower()
+    if name in NOT_YET:
+        return None, args, name
+    verb = VERBS.get(name)
+    if verb is None:
+        raise UsageError(f"unknown command /{name} (/help lists them)")
+    return verb, args, name
+
+
+def dispatch(shell: Shell, line: str) -> RenderableType | None:
+    """Run one slash command line on this thread. Raises LlmosError for the user's mistakes."""
+    verb, args, name = parse(line)
+    if verb is None:
+        return Text(f"/{name}: not available yet: {NOT_YET[name]}", style="italic")
+    return verb.run(shell, args)
+
+
+class OsCommands(Provider):
+    """The OS verbs in the command palette."""
+
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        shell = self.app.shell
+        if shell is None:
+            return []
+        out = []
+        for verb in VERBS.values():
+            if verb.name in ("kill", "nice"):
+                continue
+            out.append((f"{verb.name}: {verb.help}", verb.usage, lambda n=verb.name: shell.command(f"/{n}")))
+        for row in shell.kernel.ps():
+            if row["state"] != "ZOMBIE":
+                pid = row["pid"]
+                out.append((f"kill {pid}: end process {pid} ({row['app']})", f"/kill {pid}",
+                            lambda p=pid: shell.command(f"/kill {p}")))
+                out.append((f"ram {pid}: show the page map of process {pid}", "",
+                            lambda p=pid: shell.show_ram(p)))
+        out.append(("interrupt: stop the answer being generated", "Ctrl+C", shell.interrupt))
+        out.append(("theme: switch light / dark", "Ctrl+T", self.app.action_toggle_theme))
+        return out
+
+    async def discover(self) -> Hits:
+        for label, usage, run in self.entries():
+            yield DiscoveryHit(label, run, help=usage or None)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, usage, run in self.entries():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), run, text=label, help=usage or None)

@@ -1,0 +1,292 @@
+"""The main screen: conversation and input on the left, the machine on the right.
+
+A turn, in plain words:
+
+    the input becomes a user message on screen and a turn on a worker thread;
+    that thread runs ``kernel.turn`` on its own asyncio loop (the pager's work
+        before and after a turn, journal writes, swap to chromadb, all stay
+        off the UI thread) and posts each token back as a message;
+    the UI appends each token to the answer (Markdown stream) and to the CPU
+        trace; kernel events (evictions, page faults, switches) arrive as
+        messages too and redraw the panels that show them;
+    Ctrl+C / Esc sets the turn's cancel event: the CPU stops within one token.
+
+The UI thread never waits for the model, the pager or the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from llmos.errors import LlmosError
+from llmos.kernel.cpu import Generation, Step
+from llmos.kernel.proc import Process
+from llmos.tui import commands
+from llmos.tui.chat import AnswerMessage, Conversation, Prompt, SystemMessage, UserMessage
+from llmos.tui.cpu import CpuPanel
+from llmos.tui.panels import DevicesPanel, DiskPanel, ProcPanel
+from llmos.tui.ram import RamPanel
+
+MAX_TOKENS = 512
+SYSTEM_PROMPT = "You are a helpful assistant running inside llmos. Answer briefly and precisely."
+
+
+class KernelEvent(Message):
+    """A kernel listener call, carried to the UI thread."""
+
+    def __init__(self, kind: str, data: dict) -> None:
+        super().__init__()
+        self.kind = kind
+        self.data = data
+
+
+class TurnStep(Message):
+    def __init__(self, answer: AnswerMessage, step: Step) -> None:
+        super().__init__()
+        self.answer = answer
+        self.step = step
+
+
+class TurnEnded(Message):
+    def __init__(self, answer: AnswerMessage, result: Generation, error: BaseException | None) -> None:
+        super().__init__()
+        self.answer = answer
+        self.result = result
+        self.error = error
+
+
+class Shell(Screen):
+    """See the module docstring."""
+
+    DEFAULT_CSS = """
+    Shell { layout: vertical; }
+    #body { height: 1fr; }
+    #left { width: 1fr; }
+    #side {
+        width: 38%;
+        min-width: 34;
+        max-width: 72;
+        scrollbar-size-vertical: 1;
+        border-left: vkey $panel;
+    }
+    """
+
+    def __init__(self, kernel, proc: Process, *, max_tokens: int = MAX_TOKENS) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.proc = proc
+        self.max_tokens = max_tokens
+        self.cancel: threading.Event | None = None
+        self.generating = False
+        """True from sending the input until its answer is complete on screen."""
+        self.worker_idle = threading.Event()
+        """Set while no turn thread runs (the app waits on it before closing the kernel)."""
+        self.worker_idle.set()
+        self.answer: AnswerMessage | None = None
+        """The answer being streamed, or the last one."""
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Conversation(id="conversation")
+                yield Prompt(id="prompt")
+            with VerticalScroll(id="side"):
+                yield RamPanel(self.kernel, self.proc.pid, id="ram")
+                yield ProcPanel(self.kernel, id="procs")
+                yield CpuPanel(self.kernel, id="cpu")
+                yield DiskPanel(self.kernel, id="disk")
+                yield DevicesPanel(id="devices")
+        yield Footer()
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.query_one(Conversation)
+
+    @property
+    def prompt(self) -> Prompt:
+        return self.query_one(Prompt)
+
+    async def on_mount(self) -> None:
+        self.kernel.listeners.append(self._listen)
+        self._title()
+        self.prompt.focus()
+        self.set_interval(1.0, self.refresh_panels)
+        await self.system(Text.assemble(
+            ("llmos", "bold"), f" · CPU {self.kernel.cpu.name} · RAM {self.kernel.ram:,} tokens · "
+            f"pid {self.proc.pid} ({self.proc.app})\n",
+            "Ask anything. /help lists the OS verbs, F1 the keys."))
+
+    def on_unmount(self) -> None:
+        self.interrupt()
+        if self._listen in self.kernel.listeners:
+            self.kernel.listeners.remove(self._listen)
+
+    def _title(self) -> None:
+        self.prompt.border_title = f"pid {self.proc.pid} {self.proc.app}"
+        self.prompt.border_subtitle = "Enter send · Ctrl+J newline · F1 help"
+
+    # -- kernel events (any thread) -----------------------------------------------------
+
+    def _listen(self, kind: str, data: dict) -> None:
+        # Called from the CPU thread or the turn thread; post_message is thread-safe.
+        self.post_message(KernelEvent(kind, dict(data)))
+
+    async def on_kernel_event(self, event: KernelEvent) -> None:
+        kind, data = event.kind, event.data
+        ram = self.query_one(RamPanel)
+        if kind == "switch":
+            if data.get("old") is not None:  # the first job ever is not a switch
+                self.query_one(CpuPanel).switched(data.get("seconds", 0.0), data.get("how", ""))
+            return
+        if kind in ("evict", "page_in") and data.get("pid") == ram.pid:
+            ram.flash(kind, data.get("page_ids", []))
+        if kind == "evict":
+            await self.notice(f"⇣ evicted {len(data['page_ids'])} page(s), {data['tokens']} tok of pid "
+                              f"{data['pid']} to swap")
+        elif kind == "page_in":
+            await self.notice(f"⇡ page fault: {len(data['page_ids'])} page(s), {data['tokens']} tok of pid "
+                              f"{data['pid']} paged back in")
+        elif kind == "pressure":
+            await self.notice(f"! memory pressure in pid {data['pid']}: RAM {data.get('detail', '')} full")
+        elif kind == "swap_error":
+            await self.system(f"swap failed for pid {data['pid']}; its pages stay in RAM: "
+                              f"{data.get('detail', '')}", error=True)
+        self.refresh_panels()
+
+    def refresh_panels(self) -> None:
+        self.query_one(RamPanel).refresh_map()
+        self.query_one(ProcPanel).refresh_table()
+        self.query_one(DiskPanel).refresh_disk()
+        self.query_one(CpuPanel).redraw()
+
+    # -- messages on screen -----------------------------------------------------------
+
+    async def system(self, renderable: RenderableType, *, error: bool = False) -> None:
+        await self.conversation.add(SystemMessage(renderable, classes="error" if error else ""))
+
+    async def notice(self, text: str) -> None:
+        """A one-line kernel notice. One that arrives before the answer's first token (a
+        page fault while the turn is prepared) goes above the answer, where it happened."""
+        note = SystemMessage(Text(text), classes="notice")
+        if self.generating and self.answer is not None and not self.answer.text:
+            await self.conversation.mount(note, before=self.answer)
+        else:
+            await self.conversation.add(note)
+
+    def clear(self) -> None:
+        self.conversation.remove_children()
+
+    def show_ram(self, pid: int) -> None:
+        self.query_one(RamPanel).show(pid)
+
+    def respawn(self) -> Process:
+        """A fresh chat process for this shell (after its own was killed)."""
+        self.proc = self.kernel.spawn("chat", system=SYSTEM_PROMPT)
+        self.query_one(RamPanel).show(self.proc.pid)
+        self._title()
+        return self.proc
+
+    # -- input ------------------------------------------------------------------------
+
+    @on(Prompt.Submitted)
+    async def submitted(self, event: Prompt.Submitted) -> None:
+        text = event.text
+        is_command = text.strip().startswith("/")
+        if self.generating and not is_command:
+            self.notify("The CPU is still answering: Ctrl+C interrupts it. Your input is kept.",
+                        severity="warning", timeout=3)
+            return
+        event.prompt.remember(text)
+        event.prompt.clear()
+        self.conversation.anchor()
+        if is_command:
+            await self.command(text)
+        else:
+            await self.ask(text)
+
+    async def command(self, line: str) -> None:
+        try:
+            verb, args, _ = commands.parse(line)
+            if verb is not None and verb.slow:
+                await self.system(f"/{verb.name} {' '.join(args)}: working...".strip())
+                out = await asyncio.to_thread(verb.run, self, args)
+            else:
+                out = commands.dispatch(self, line)
+        except LlmosError as exc:
+            await self.system(str(exc), error=True)
+            return
+        if out is not None:
+            await self.system(out)
+        self.refresh_panels()
+
+    async def ask(self, text: str) -> None:
+        await self.conversation.add(UserMessage(text))
+        answer = AnswerMessage(self.proc.pid)
+        await self.conversation.add(answer)
+        self.answer = answer
+        self.cancel = threading.Event()
+        self.generating = True
+        self.worker_idle.clear()
+        self._turn(self.proc, text, answer, self.cancel)
+
+    def interrupt(self) -> bool:
+        """Stop the answer being generated. True if one was."""
+        if self.cancel is not None and self.generating:
+            self.cancel.set()
+            return True
+        return False
+
+    # -- the turn (worker thread) -----------------------------------------------------
+
+    @work(thread=True, group="turn", exit_on_error=False)
+    def _turn(self, proc: Process, text: str, answer: AnswerMessage, cancel: threading.Event) -> None:
+        result, error = Generation(), None
+
+        async def consume() -> None:
+            async for step in self.kernel.turn(proc, text, max_tokens=self.max_tokens, top_n=5,
+                                               cancel=cancel, result=result):
+                self.post_message(TurnStep(answer, step))
+
+        try:
+            asyncio.run(consume())
+        except BaseException as exc:  # shown in the conversation; the shell keeps running
+            error = exc
+        finally:
+            self.worker_idle.set()
+            self.post_message(TurnEnded(answer, result, error))
+
+    async def on_turn_step(self, message: TurnStep) -> None:
+        self.query_one(CpuPanel).step(message.step)
+        await message.answer.write(message.step.text)
+
+    async def on_turn_ended(self, message: TurnEnded) -> None:
+        answer, result, error = message.answer, message.result, message.error
+        await answer.finish()
+        self.generating = False
+        self.query_one(CpuPanel).turn_ended(result.tok_per_s)
+        if error is not None:
+            text = str(error) if isinstance(error, LlmosError) else f"{type(error).__name__}: {error}"
+            await self.system(f"the turn failed: {text}", error=True)
+        else:
+            parts = [result.stop_reason, f"{len(result.tokens)} tok", f"{result.tok_per_s:.0f} tok/s",
+                     f"prompt {result.prompt_tokens} tok ({result.reused_tokens} cached)"]
+            if result.stop_reason == "interrupted" and not answer.text:
+                await answer.write("*(interrupted)*")
+            await self.conversation.add(SystemMessage(Text(" · ".join(parts)), classes="footnote"))
+        self.refresh_panels()
+
+    @on(ProcPanel.Selected)
+    def proc_selected(self, event: ProcPanel.Selected) -> None:
+        self.show_ram(event.pid)
