@@ -91,10 +91,12 @@ class LlmosApp(App[None]):
             # before the UI took the terminal.
             cpu = load_cpu(self.model, n_ctx=self.ctx, quiet=True)
             kernel = Kernel(cpu)
+            # Conversations and processes come back from the journal, as after a reboot.
+            restored = [p for p in kernel.restore() if p.app == "chat"]
         except BaseException as exc:
             self.call_from_thread(self._boot_failed, exc)
             return
-        self.call_from_thread(self._start_shell, kernel, None)
+        self.call_from_thread(self._start_shell, kernel, restored[-1] if restored else None)
 
     def _boot_failed(self, exc: BaseException) -> None:
         self.boot_error = exc

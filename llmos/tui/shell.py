@@ -123,10 +123,30 @@ class Shell(Screen):
         self._title()
         self.prompt.focus()
         self.set_interval(1.0, self.refresh_panels)
+        await self.replay()
         await self.system(Text.assemble(
             ("llmos", "bold"), f" · CPU {self.kernel.cpu.name} · RAM {self.kernel.ram:,} tokens · "
             f"pid {self.proc.pid} ({self.proc.app})\n",
             "Ask anything. /help lists the OS verbs, F1 the keys."))
+
+    async def replay(self) -> None:
+        """Show a restored process's conversation, swapped pages included (from the journal)."""
+        from llmos.memory.page import Origin
+
+        shown = 0
+        for page in self.kernel.journal.pages(self.proc.pid):
+            if page.origin is Origin.USER:
+                await self.conversation.add(UserMessage(page.text))
+            elif page.origin is Origin.ASSISTANT:
+                answer = AnswerMessage(self.proc.pid)
+                await self.conversation.add(answer)
+                await answer.write(page.text + ("\n\n*(interrupted)*" if page.source == "interrupted" else ""))
+                await answer.finish()
+            else:
+                continue
+            shown += 1
+        if shown:
+            await self.system(f"restored pid {self.proc.pid} from the journal: {shown} messages")
 
     def on_unmount(self) -> None:
         self.interrupt()
