@@ -97,7 +97,10 @@ def _fact(rng: random.Random, used: set) -> tuple[str, list[tuple[str, str]]]:
 
 def conversation(rng: random.Random, cid: str, turns: int = 60, questions: int = 8) -> dict:
     rows, qs, used = [], [], set()
-    fact_slots = set(rng.sample(range(0, turns - 4, 2), min(questions + 4, (turns - 4) // 2)))
+    # About half the user turns state a fact: many facts share a template (several
+    # colleagues, several invoices), so recall needs the exact name or item, not the topic.
+    user_turns = range(0, turns - 4, 2)
+    fact_slots = set(rng.sample(user_turns, min(len(user_turns), max(questions + 4, len(user_turns) // 2))))
     for i in range(0, turns, 2):
         if i in fact_slots:
             text, fact_qs = _fact(rng, used)
