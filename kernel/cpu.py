@@ -118,7 +118,10 @@ class CPU(ABC):
         top_n: int = 0,
         result: Generation | None = None,
         cancel: threading.Event | None = None,
-    ) -> Iterator[Step]: ...
+        lazy: str | None = None,
+    ) -> Iterator[Step]:
+        """Generate from ``tokens``. ``grammar`` (GBNF) constrains the output; with ``lazy``
+        (a regex with one group) it applies only from where the pattern first matches."""
 
     @abstractmethod
     def info(self) -> dict: ...
@@ -472,10 +475,31 @@ class LlamaCPU(CPU):
             self.llm.eval([token])
         return reused
 
-    def stream(self, tokens, *, max_tokens=512, stop=(), temperature=0.0, seed=0, grammar=None,
-               top_n=0, result=None, cancel=None):
+    def _sampler(self, temperature: float, seed: int, grammar: str | None, lazy: str | None):
+        """The sampling chain: grammar first (strict, or lazy from a trigger pattern), then
+        greedy at temperature 0, else top-k/top-p/min-p/temperature with a seeded draw."""
         from llama_cpp import LlamaGrammar
+        from llama_cpp import _internals as internals
 
+        chain = internals.LlamaSampler()
+        if grammar:
+            compiled = LlamaGrammar.from_string(grammar, verbose=False)
+            if lazy:
+                chain.add_grammar_lazy_patterns(self.llm._model, compiled, [lazy], [])
+            else:
+                chain.add_grammar(self.llm._model, compiled)
+        if temperature <= 0:
+            chain.add_greedy()
+        else:
+            chain.add_top_k(40)
+            chain.add_top_p(0.95, 1)
+            chain.add_min_p(0.05, 1)
+            chain.add_temp(temperature)
+            chain.add_dist(seed)
+        return chain
+
+    def stream(self, tokens, *, max_tokens=512, stop=(), temperature=0.0, seed=0, grammar=None,
+               top_n=0, result=None, cancel=None, lazy=None):
         tokens = list(tokens)
         if not tokens:
             raise UsageError("empty prompt: there is nothing to generate from")
@@ -488,10 +512,7 @@ class LlamaCPU(CPU):
         result = result if result is not None else Generation()
         result.prompt_tokens = len(tokens)
         llm = self.llm
-        llm.set_seed(seed)
-        sampler_grammar = LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
-        sampler = llm._init_sampler(temp=temperature, top_k=40, top_p=0.95, min_p=0.05,
-                                    grammar=sampler_grammar)
+        sampler = self._sampler(temperature, seed, grammar, lazy)
         t0 = time.perf_counter()
         result.reused_tokens = self.prefill(tokens)
         result.prefill_s = time.perf_counter() - t0

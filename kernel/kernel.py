@@ -21,16 +21,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmos.errors import UsageError
-from llmos.kernel import hibernate
+from llmos.kernel import hibernate, syscall
 from llmos.kernel.cpu import CPU, Generation, Step
+from llmos.kernel.trap import Traps
 from llmos.kernel.proc import Process, ProcState
 from llmos.kernel.sched import Scheduler
 from llmos.memory.journal import Journal
-from llmos.memory.page import Origin, Page
+from llmos.memory.page import Origin, Page, Trust
 from llmos.memory.ram import AddressSpace, Event, Pager
 from llmos.paths import data_dir
 
@@ -74,11 +76,35 @@ class LazySwap:
         return self.swap.search(pid, query, k, resident)
 
 
+@dataclass
+class Approval:
+    """A risky device call waiting for the user: what runs, for whom, and why it is asked."""
+
+    pid: int
+    app: str
+    device: str
+    args: dict
+    risk: str
+    untrusted_sources: list[str] = field(default_factory=list)
+    """Where untrusted text in the process's context came from (prompt-injection defence)."""
+
+    def describe(self) -> str:
+        import json
+
+        call = f"{self.device}({json.dumps(self.args, ensure_ascii=False)})"
+        why = f" after untrusted content from {', '.join(self.untrusted_sources)}" if self.untrusted_sources else ""
+        return f"pid {self.pid} ({self.app}) wants to run {call} [risk {self.risk}]{why}"
+
+
+MAX_CALLS_PER_TURN = 4
+
+
 class Kernel:
     def __init__(self, cpu: CPU, *, ram: int | None = None, reserve: int = DEFAULT_RESERVE,
                  journal: Journal | None = None, disk_path: Path | None = None,
                  disk_url: str | None = None, quantum: int = 32, policy: str = "rr",
-                 signal: str = "hybrid", lock: bool = True) -> None:
+                 signal: str = "hybrid", lock: bool = True, devices=None,
+                 approver: Callable[[Approval], Awaitable[bool]] | None = None) -> None:
         self.cpu = cpu
         self.reserve = min(reserve, cpu.n_ctx // 4)
         self.ram = min(ram or cpu.n_ctx - self.reserve, cpu.n_ctx - self.reserve)
@@ -96,6 +122,11 @@ class Kernel:
         self.pager = Pager(self._encode, self.backing, on_event=self._pager_event)
         self.sched = Scheduler(cpu, quantum=quantum, policy=policy, on_switch=self._switched)
         self.procs: dict[int, Process] = {}
+        self.traps = Traps()
+        self.devices = devices
+        """Where devices are found by name (``llmos.devices.registry.Registry``), or None."""
+        self.approver = approver
+        """Asked before a risky device call; None: risky calls are refused (nobody to ask)."""
         self._gen_prompt = cpu.tokenize(cpu.generation_prompt())
         self._warmed = False
         self.warm = None
@@ -130,6 +161,8 @@ class Kernel:
         proc = Process(pid, app, AddressSpace(pid, self.ram), priority=priority, grants=set(grants or ()))
         self.procs[pid] = proc
         self._save(proc)
+        if proc.grants and self.devices is not None:
+            system = (system + "\n\n" if system else "") + syscall.prompt(self._specs(proc))
         if system:
             self.pager.admit(proc.space, Page(pid, Origin.SYSTEM, system, pinned=True))
             if not self._warmed:
@@ -228,20 +261,119 @@ class Kernel:
     async def turn(self, proc: Process, text: str, *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int = 0, grammar: str | None = None, stop: tuple[str, ...] = (), top_n: int = 0,
                    result: Generation | None = None, cancel: threading.Event | None = None,
-                   fault_k: int = 6) -> AsyncIterator[Step]:
-        """Take ``text`` as user input and stream the answer. See the module docstring."""
+                   fault_k: int = 6, mode: str = "auto") -> AsyncIterator[Step]:
+        """Take ``text`` as user input and stream the answer. See the module docstring.
+
+        A process with devices may answer with a system call: the kernel runs it,
+        pages the result in, and the model continues, up to MAX_CALLS_PER_TURN
+        times. ``mode="required"`` constrains the first answer to a call.
+        """
         if not proc.alive:
             raise UsageError(f"process {proc.pid} has exited")
         if not text.strip():
             raise UsageError("empty input")
         result = result if result is not None else Generation()
-        # Page faults search the disk and evictions write to it: off the event loop.
-        await asyncio.to_thread(self.pager.fault, proc.space, text, k=fault_k)
-        await asyncio.to_thread(self.add_page, proc, Origin.USER, text)
-        async for step in self.generate(proc, max_tokens=max_tokens, temperature=temperature, seed=seed,
-                                        grammar=grammar, stop=stop, top_n=top_n, result=result,
-                                        cancel=cancel):
-            yield step
+        cancel = self.traps.arm(proc.pid, cancel)  # new input interrupts an answer in progress
+        try:
+            # Page faults search the disk and evictions write to it: off the event loop.
+            await asyncio.to_thread(self.pager.fault, proc.space, text, k=fault_k)
+            await asyncio.to_thread(self.add_page, proc, Origin.USER, text)
+            calls = proc.grants and self.devices is not None and grammar is None
+            for round_ in range(MAX_CALLS_PER_TURN + 1):
+                params = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop, top_n=top_n)
+                if calls:
+                    params["grammar"] = self._grammar(proc)
+                    params["lazy"] = None if (mode == "required" and round_ == 0) else syscall.TRIGGER
+                elif grammar:
+                    params["grammar"] = grammar
+                step_result = Generation()
+                async for step in self.generate(proc, result=step_result, cancel=cancel, **params):
+                    yield step
+                _merge(result, step_result)
+                if not calls or step_result.stop_reason == "interrupted" or round_ == MAX_CALLS_PER_TURN:
+                    break
+                try:
+                    call = syscall.find(step_result.text)
+                except syscall.SyscallError as exc:
+                    await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, f"syscall error: {exc}")
+                    continue
+                if call is None:
+                    break
+                await self.dispatch(proc, call)
+        finally:
+            self.traps.disarm(proc.pid, cancel)
+
+    def interrupt(self, pid: int) -> bool:
+        """Ctrl-C for a process: its generation stops within one token."""
+        return self.traps.interrupt(pid)
+
+    # -- system calls --------------------------------------------------------------------
+
+    def _specs(self, proc: Process) -> list:
+        devices = [self.devices.get(name) for name in sorted(proc.grants) if name != "recall"]
+        return syscall.specs(devices)
+
+    def _grammar(self, proc: Process) -> str:
+        key = tuple(sorted(proc.grants))
+        cache = self.__dict__.setdefault("_grammars", {})
+        if key not in cache:
+            cache[key] = syscall.grammar(self._specs(proc))
+        return cache[key]
+
+    async def dispatch(self, proc: Process, call: syscall.Call) -> Page:
+        """Check and run one system call; its result (or the reason it did not run) becomes a page.
+
+        Never raises for the call's faults: a denied, unknown or failing call is
+        an error page the model reads on its next step.
+        """
+        started = time.perf_counter()
+        approved_by, error = "auto (safe)", None
+        if call.device == "recall":
+            query = str(call.args.get("query", ""))
+            pages = await asyncio.to_thread(self.pager.fault, proc.space, query)
+            text = f"recalled {len(pages)} page(s) for {query!r}" if pages else f"nothing found for {query!r}"
+            return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, text))[0]
+        from llmos.devices.base import Risk, invoke
+
+        try:
+            device = self.devices.get(call.device) if call.device in proc.grants else None
+        except Exception as exc:  # an unknown or broken device: the registry says why
+            device, error = None, str(exc)
+        if device is None:
+            error = error or f"device {call.device!r} is not granted to this process (granted: " \
+                             f"{', '.join(sorted(proc.grants)) or 'none'})"
+        elif Risk(device.risk) is Risk.DENY:
+            error = f"device {call.device!r} is denied by policy"
+        else:
+            untrusted = sorted({p.source or p.origin.value for p in proc.space.pages
+                                if p.resident and p.trust is Trust.UNTRUSTED})
+            # Every non-safe call is approved by the user, and the request names where
+            # untrusted text in the context came from, so an injected instruction is visible.
+            if Risk(device.risk) is not Risk.SAFE:
+                request = Approval(proc.pid, proc.app, call.device, call.args, Risk(device.risk).value, untrusted)
+                self.set_state(proc, ProcState.BLOCKED, f"approval: {call.device}")
+                self.emit("approval", pid=proc.pid, request=request)
+                allowed = bool(self.approver and await self.approver(request))
+                approved_by = "user" if allowed else ""
+                if not allowed:
+                    error = ("the user did not approve this call" if self.approver
+                             else "this call needs approval and there is no one to ask")
+        result = None
+        if error is None:
+            self.set_state(proc, ProcState.BLOCKED, f"device: {call.device}")
+            result = await asyncio.to_thread(invoke, device, call.args)  # a device's completion wakes us
+            error = result.error
+        self.set_state(proc, ProcState.READY)
+        duration = time.perf_counter() - started
+        output = result.output if result is not None and error is None else ""
+        self.journal.audit(proc.pid, call.device, call.args, approved_by, len(output), duration, error)
+        self.emit("device", pid=proc.pid, device=call.device, args=call.args, error=error,
+                  seconds=duration, bytes=len(output))
+        if error is not None:
+            return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL,
+                                            f"syscall {call.device} failed: {error}"))[0]
+        return (await asyncio.to_thread(self.add_page, proc, Origin.DEVICE, output,
+                                        source=f"device {call.device}"))[0]
 
     async def generate(self, proc: Process, *, result: Generation | None = None,
                        cancel: threading.Event | None = None, **params) -> AsyncIterator[Step]:
@@ -303,6 +435,18 @@ class Kernel:
             if proc.alive:
                 self._save(proc)
         self.journal.close()
+
+
+def _merge(total: Generation, part: Generation) -> None:
+    """Add one generation round of a turn to the turn's result."""
+    total.text += part.text
+    total.tokens += part.tokens
+    total.prompt_tokens = part.prompt_tokens
+    total.reused_tokens = part.reused_tokens
+    total.stop_reason = part.stop_reason
+    total.prefill_s += part.prefill_s
+    total.decode_s += part.decode_s
+    total.first_token_s = total.first_token_s or part.first_token_s
 
 
 def pressure_level(usage: float) -> str:
