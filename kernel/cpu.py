@@ -22,7 +22,6 @@ What this module leaves out: scheduling, paging, KV snapshots (kernel/sched.py).
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import ctypes
 import os
@@ -34,7 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmos.errors import ContextOverflow, ModelError, UsageError
+from llmos.errors import ModelError
+from llmos.kernel.decode import Decoding
 
 
 @dataclass
@@ -90,6 +90,8 @@ class CPU(ABC):
     n_ctx: int
     can_snapshot: bool = False
     """Whether ``snapshot``/``restore`` save real KV state (a remote CPU cannot)."""
+    max_batch: int = 1
+    """How many processes the CPU can run in one batch (1: no batching)."""
 
     @abstractmethod
     def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
@@ -223,24 +225,37 @@ _load_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _model_params_without_extra_bufts():
-    """``Llama()`` has no argument for ``use_extra_bufts``; it takes model params from
-    ``llama_model_default_params()``. Swap that function for the duration of one
-    load (under a lock, so concurrent loads do not see each other's patch)."""
+def _llama_defaults(*, extra_bufts: bool, n_seq_max: int):
+    """``Llama()`` takes model and context parameters from llama.cpp's defaults and has
+    no arguments for the two we need, so swap the default functions for the duration
+    of one load (under ``_load_lock``, so concurrent loads do not see each other's patch):
+
+    - ``use_extra_bufts`` (model): off on AMX builds, see ``_has_amx_build``;
+    - ``n_seq_max`` with a unified KV cache (context): room for several processes'
+      sequences at once, so the scheduler can batch them; unified, so every sequence
+      can use the whole context window.
+    """
     from llama_cpp import llama as llama_module
 
-    original = llama_module.llama_cpp.llama_model_default_params
+    lib = llama_module.llama_cpp
+    model_defaults, context_defaults = lib.llama_model_default_params, lib.llama_context_default_params
 
-    def params():
-        p = original()
-        p.use_extra_bufts = False
+    def model_params():
+        p = model_defaults()
+        p.use_extra_bufts = extra_bufts
         return p
 
-    llama_module.llama_cpp.llama_model_default_params = params
+    def context_params():
+        p = context_defaults()
+        p.n_seq_max = n_seq_max
+        p.kv_unified = True
+        return p
+
+    lib.llama_model_default_params, lib.llama_context_default_params = model_params, context_params
     try:
         yield
     finally:
-        llama_module.llama_cpp.llama_model_default_params = original
+        lib.llama_model_default_params, lib.llama_context_default_params = model_defaults, context_defaults
 
 
 def default_threads() -> int:
@@ -259,6 +274,9 @@ FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9:
               10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
               16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 30: "BF16"}
 
+MAX_SEQS = 8
+"""Sequences in one context: sequence 0 for the running process, 1.. for batched rounds."""
+
 BLOCK = 64
 """Prompts are evaluated in blocks at multiples of this position (see ``_eval_blocks``)."""
 
@@ -269,6 +287,7 @@ class LlamaCPU(CPU):
     """A GGUF run in-process by llama-cpp-python."""
 
     can_snapshot = True
+    max_batch = MAX_SEQS - 1
 
     def __init__(self, path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  name: str | None = None) -> None:
@@ -279,9 +298,8 @@ class LlamaCPU(CPU):
         self.n_threads = n_threads or default_threads()
         self.extra_bufts = not _has_amx_build()
         started = time.perf_counter()
-        guard = contextlib.nullcontext() if self.extra_bufts else _model_params_without_extra_bufts()
         try:
-            with _load_lock, guard:
+            with _load_lock, _llama_defaults(extra_bufts=self.extra_bufts, n_seq_max=MAX_SEQS):
                 self.llm = llama_cpp.Llama(
                     str(self.path), n_ctx=n_ctx, n_batch=512, n_threads=self.n_threads,
                     n_threads_batch=self.n_threads, verbose=False,
@@ -383,10 +401,10 @@ class LlamaCPU(CPU):
 
     # -- generation --------------------------------------------------------------------
 
-    def _top(self, n: int) -> list[tuple[str, float]]:
+    def _top(self, n: int, idx: int = -1) -> list[tuple[str, float]]:
         import numpy as np
 
-        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.llm.n_vocab(),))
+        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(idx), shape=(self.llm.n_vocab(),))
         idx = np.argpartition(logits, -n)[-n:]
         idx = idx[np.argsort(-logits[idx])]
         z = logits - logits.max()
@@ -420,7 +438,7 @@ class LlamaCPU(CPU):
             self._canonical = snap.canonical
 
     def _truncate(self, keep: int) -> None:
-        self.llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        self.llm._ctx.kv_cache_seq_rm(0, keep, -1)
         self.llm.n_tokens = keep
         self._canonical = min(self._canonical, keep)
 
@@ -498,61 +516,75 @@ class LlamaCPU(CPU):
             chain.add_dist(seed)
         return chain
 
-    def stream(self, tokens, *, max_tokens=512, stop=(), temperature=0.0, seed=0, grammar=None,
-               top_n=0, result=None, cancel=None, lazy=None):
-        tokens = list(tokens)
-        if not tokens:
-            raise UsageError("empty prompt: there is nothing to generate from")
-        if len(tokens) + 1 > self.n_ctx:
-            raise ContextOverflow(
-                f"the prompt is {len(tokens):,} tokens but the context window holds {self.n_ctx:,}; "
-                "shorten it or raise --ctx"
-            )
-        max_tokens = max(1, min(max_tokens, self.n_ctx - len(tokens)))
-        result = result if result is not None else Generation()
-        result.prompt_tokens = len(tokens)
-        llm = self.llm
-        sampler = self._sampler(temperature, seed, grammar, lazy)
+    def decoding(self, tokens: Sequence[int], **params) -> Decoding:
+        """A generation ready to run (``run``) or to join a batch (the scheduler)."""
+        return Decoding(self, tokens, **params)
+
+    def stream(self, tokens, **params):
+        return self.run(self.decoding(tokens, **params))
+
+    def run(self, d: Decoding) -> Iterator[Step]:
+        """Run one generation on sequence 0. Each step is yielded right after its token
+        was sampled and before it is evaluated: the safe point for a context switch."""
         t0 = time.perf_counter()
-        result.reused_tokens = self.prefill(tokens)
-        result.prefill_s = time.perf_counter() - t0
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        # Text that might be the start of a stop string is held back until it is not.
-        hold = max((len(s) for s in stop), default=1) - 1
-        pending = ""
-        t_first = None
+        d.result.reused_tokens = self.prefill(d.tokens)
+        d.result.prefill_s = time.perf_counter() - t0
+        d.started = t0
         while True:
-            if cancel is not None and cancel.is_set():
-                result.stop_reason = "interrupted"
-                break
-            top = self._top(top_n) if top_n else None
-            token = sampler.sample(llm._ctx, -1)
-            if t_first is None:
-                t_first = time.perf_counter()
-                result.first_token_s = t_first - t0
-            if self.is_eog(token):
-                result.stop_reason = "eos"
-                break
-            result.tokens.append(token)
-            pending += decoder.decode(self.piece(token))
-            hits = [i for i in (pending.find(s) for s in stop) if i >= 0]
-            if hits:
-                pending = pending[: min(hits)]
-                result.stop_reason = "stop"
-                break
-            ready, pending = (pending[: len(pending) - hold], pending[len(pending) - hold:]) if hold else (pending, "")
-            result.text += ready
-            yield Step(token, ready, top)
-            if len(result.tokens) >= max_tokens or llm.n_tokens + 1 >= self.n_ctx:
-                result.stop_reason = "length"
-                break
-            llm.eval([token])
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            result.text += pending
-            yield Step(result.tokens[-1] if result.tokens else -1, pending, None)
-        if t_first is not None:
-            result.decode_s = time.perf_counter() - t_first
+            yield from d.next(-1)
+            if d.done:
+                return
+            self.llm.eval([d.last])
+
+    # -- several sequences at once (the scheduler's batched rounds) --------------------
+
+    def seq_load(self, seq: int, snap: Snapshot) -> None:
+        """Put a snapshot (taken from any sequence) into sequence ``seq``; others untouched."""
+        import llama_cpp
+
+        self.seq_clear(seq)
+        src = (ctypes.c_uint8 * len(snap.data)).from_buffer_copy(snap.data)
+        if llama_cpp.llama_state_seq_set_data(self.llm._ctx.ctx, src, len(snap.data), seq) == 0:
+            raise RuntimeError("llama.cpp refused the KV snapshot")
+
+    def seq_save(self, seq: int, tokens: list[int], canonical: int) -> Snapshot:
+        import llama_cpp
+
+        ctx = self.llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, seq)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, seq)
+        return Snapshot(bytes(memoryview(buf)[:written]), tokens, canonical)
+
+    def seq_clear(self, seq: int) -> None:
+        self.llm._ctx.kv_cache_seq_rm(seq, 0, -1)
+
+    def seq_trim(self, seq: int, keep: int) -> None:
+        """Drop sequence ``seq``'s KV state from position ``keep`` on."""
+        self.llm._ctx.kv_cache_seq_rm(seq, keep, -1)
+
+    def resume(self, d: Decoding) -> Iterator[Step]:
+        """Continue on sequence 0 a generation that was started elsewhere (a batched round):
+        the context holds ``d.context()``, and ``d.last`` waits to be evaluated."""
+        while not d.done:
+            self.llm.eval([d.last])
+            yield from d.next(-1)
+
+    def decode_batch(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Evaluate (seq, token, pos, logits?) entries in one llama.cpp batch; the logits of
+        entry i, when asked for, are at batch index i."""
+        import llama_cpp
+
+        batch = llama_cpp.llama_batch_init(len(entries), 0, 1)
+        try:
+            for i, (seq, token, pos, logits) in enumerate(entries):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, logits
+                batch.seq_id[i][0] = seq
+            batch.n_tokens = len(entries)
+            if llama_cpp.llama_decode(self.llm._ctx.ctx, batch) != 0:
+                raise RuntimeError("llama.cpp could not decode the batch (context full?)")
+        finally:
+            llama_cpp.llama_batch_free(batch)
 
     # -- the "two files" ---------------------------------------------------------------
 

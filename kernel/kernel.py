@@ -103,7 +103,7 @@ class Kernel:
     def __init__(self, cpu: CPU, *, ram: int | None = None, reserve: int = DEFAULT_RESERVE,
                  journal: Journal | None = None, disk_path: Path | None = None,
                  disk_url: str | None = None, quantum: int = 32, policy: str = "rr",
-                 signal: str = "hybrid", lock: bool = True, devices=None,
+                 signal: str = "hybrid", lock: bool = True, devices=None, batch: int = 4,
                  approver: Callable[[Approval], Awaitable[bool]] | None = None) -> None:
         self.cpu = cpu
         self.reserve = min(reserve, cpu.n_ctx // 4)
@@ -120,7 +120,7 @@ class Kernel:
         self.backing = LazySwap(journal, disk_path, disk_url, signal)
         self.listeners: list[Callable[[str, dict], None]] = []
         self.pager = Pager(self._encode, self.backing, on_event=self._pager_event)
-        self.sched = Scheduler(cpu, quantum=quantum, policy=policy, on_switch=self._switched)
+        self.sched = Scheduler(cpu, quantum=quantum, policy=policy, on_switch=self._switched, batch=batch)
         self.procs: dict[int, Process] = {}
         self.traps = Traps()
         self.devices = devices

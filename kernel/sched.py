@@ -45,7 +45,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from llmos.kernel.cpu import CPU, Generation, Snapshot, Step
+from llmos.kernel.cpu import BLOCK, CPU, Generation, Snapshot, Step
 
 QUANTUM = 32
 AGING_QUANTA = 4
@@ -103,6 +103,9 @@ class Job:
     cpu_s: float = 0.0
     stream: object = None
     """The CPU's token iterator for this job, created on its first quantum."""
+    decoding: object = None
+    """The job's ``Decoding`` (sampler, stop handling), shared by single and batched rounds."""
+    canonical: int = 0
 
     def context(self) -> list[int]:
         """What the KV cache must hold to resume this job: prompt plus generated tokens,
@@ -116,6 +119,7 @@ class SchedStats:
     restores: int = 0
     reprefills: int = 0
     switch_s: float = 0.0
+    batches: int = 0
     tokens: int = 0
     busy_s: float = 0.0
     per_pid_tokens: dict[int, int] = field(default_factory=dict)
@@ -129,12 +133,14 @@ class Scheduler:
     """Runs jobs on one CPU from one worker thread. See the module docstring."""
 
     def __init__(self, cpu: CPU, *, quantum: int = QUANTUM, policy: str = "rr",
-                 snapshot_budget: int = SNAPSHOT_BUDGET, on_switch=None) -> None:
+                 snapshot_budget: int = SNAPSHOT_BUDGET, on_switch=None, batch: int = 1) -> None:
         if policy not in ("rr", "priority"):
             raise ValueError(f"unknown policy {policy!r} (rr or priority)")
         self.cpu = cpu
         self.quantum = quantum
         self.policy = policy
+        self.batch = max(1, min(batch, cpu.max_batch))
+        """Most processes run together in one batched round (1: never batch)."""
         self.snapshots = SnapshotStore(snapshot_budget)
         self.stats = SchedStats()
         self.on_switch = on_switch or (lambda old, new, seconds, how: None)
@@ -225,8 +231,12 @@ class Scheduler:
                     self._cond.wait()
                 if self._stopped:
                     return
-                job = self._pick()
+                group = self._pick_batch()
+                job = group[0] if group else self._pick()
                 self._running = job
+            if group:
+                self._finish_batch(group, self._run_batch(group))
+                continue
             if "call" in job.params:
                 self._run_call(job)
                 with self._cond:
@@ -245,6 +255,179 @@ class Scheduler:
                 else:
                     job.order = next(self._order)
                     self._ready.append(job)
+
+    # -- batched rounds -------------------------------------------------------------------
+
+    def _pick_batch(self) -> list[Job]:
+        """Up to ``batch`` ready jobs to run together, or [] to run one. Caller holds the lock.
+
+        Batching pays when several processes are ready: one llama.cpp batch of
+        N tokens costs much less than N single-token steps (memory traffic for
+        the weights is shared). Jobs are chosen by the policy's order, as long
+        as their contexts fit in the KV cache together.
+        """
+        plain = [j for j in self._ready if "call" not in j.params]
+        if self.batch < 2 or len(plain) < 2:
+            return []
+        if self.policy == "rr":
+            plain.sort(key=lambda j: j.order)
+        else:
+            plain.sort(key=lambda j: (-(j.priority + j.waited // AGING_QUANTA), j.order))
+        room = self.cpu.n_ctx - len(self.cpu.held_tokens())
+        group = []
+        for job in plain[: self.batch]:
+            need = len(job.tokens) + len(job.result.tokens) + self.quantum + 1
+            if need > room:
+                break
+            room -= need
+            group.append(job)
+        if len(group) < 2:
+            return []
+        for job in group:
+            self._ready.remove(job)
+        for other in self._ready:
+            other.waited += 1
+        return group
+
+    def _run_batch(self, group: list[Job]) -> set[int]:
+        """One quantum for several jobs, each on its own KV sequence. Returns pids finished."""
+        cpu = self.cpu
+        finished: set[int] = set()
+        started = time.perf_counter()
+        seats: list[tuple[int, Job]] = []
+        try:
+            # A: jobs that ran before move to their own sequence with their exact state.
+            fresh = [job for job in group if job.stream is None]
+            seat = 0
+            for job in group:
+                if job.stream is None:
+                    continue
+                if self._holder == job.pid:
+                    snap = cpu.snapshot()
+                    self._holder = None  # sequence 0 keeps the state, but the job moves on without it
+                else:
+                    snap = self.snapshots.take(job.pid)
+                    if snap is None or snap.tokens != job.context():
+                        self._switch_to(job)  # its snapshot was dropped: re-read it
+                        snap = cpu.snapshot()
+                        self._holder = None
+                seat += 1
+                cpu.seq_load(seat, snap)
+                job.canonical = snap.canonical
+                seats.append((seat, job))
+            # B: new jobs read their prompts together, in batches across their sequences,
+            # and sample their first tokens.
+            if fresh:
+                self._prefill_together(fresh, seat, seats, finished)
+            self.stats.batches += 1
+            # C: one batch per step: every job's pending token evaluated together.
+            produced = dict.fromkeys((job.pid for _, job in seats), 0)
+            active = list(seats)
+            steps = 0
+            # A round lasts one quantum, or longer while nobody else waits for the CPU.
+            while active and (steps < self.quantum or not self._others_ready(None)):
+                steps += 1
+                t = time.perf_counter()
+                cpu.decode_batch([(seat, job.decoding.last, len(job.decoding.context()), True)
+                                  for seat, job in active])
+                still = []
+                for idx, (seat, job) in enumerate(active):
+                    for step in job.decoding.next(idx):
+                        job.loop.call_soon_threadsafe(job.queue.put_nowait, step)
+                    produced[job.pid] += 1
+                    if job.decoding.done:
+                        finished.add(job.pid)
+                        cpu.seq_clear(seat)
+                    else:
+                        still.append((seat, job))
+                share = (time.perf_counter() - t) / len(active)
+                for _, job in active:
+                    job.cpu_s += share
+                    self.stats.per_pid_cpu_s[job.pid] = self.stats.per_pid_cpu_s.get(job.pid, 0.0) + share
+                active = still
+            # D: the unfinished ones are saved, ready to resume alone or in the next batch.
+            for seat, job in active:
+                self.snapshots.put(job.pid, cpu.seq_save(seat, job.decoding.context(), job.canonical))
+                cpu.seq_clear(seat)
+            for pid, n in produced.items():
+                self.stats.per_pid_tokens[pid] = self.stats.per_pid_tokens.get(pid, 0) + n
+                self.stats.tokens += n
+        except BaseException as exc:
+            for seat, _ in seats:
+                cpu.seq_clear(seat)
+            for job in group:
+                if job.pid not in finished:
+                    job.loop.call_soon_threadsafe(job.queue.put_nowait, exc)
+                    finished.add(job.pid)
+        self.stats.busy_s += time.perf_counter() - started
+        return finished
+
+    def _prefill_together(self, fresh: list[Job], seat: int, seats: list, finished: set[int]) -> None:
+        """Read several new prompts in shared llama.cpp batches, each on its own sequence;
+        each job samples its first token as soon as its prompt's last token is read."""
+        cpu = self.cpu
+        entries, owners = [], []
+        for job in fresh:
+            seat += 1
+            job.decoding = cpu.decoding(job.tokens, result=job.result, cancel=job.cancel, **job.params)
+            job.stream = iter(cpu.resume(job.decoding))
+            # The process's last state (its previous turns) is reused up to a canonical
+            # block boundary, so a long conversation is not re-read for a new turn.
+            if self._holder == job.pid:
+                base = cpu.snapshot()
+                self._holder = None
+            else:
+                base = self.snapshots.take(job.pid)
+            keep = 0
+            if base is not None:
+                limit = min(base.canonical, len(job.tokens) - 1)
+                while keep < limit and base.tokens[keep] == job.tokens[keep]:
+                    keep += 1
+                keep -= keep % BLOCK
+            if keep:
+                cpu.seq_load(seat, base)
+                cpu.seq_trim(seat, keep)
+            else:
+                cpu.seq_clear(seat)
+            job.result.reused_tokens = keep
+            job.canonical = keep
+            last = len(job.tokens) - 1
+            for pos in range(keep, len(job.tokens)):
+                entries.append((seat, job.tokens[pos], pos, pos == last))
+                owners.append((seat, job) if pos == last else None)
+        started = time.perf_counter()
+        size = cpu.llm.n_batch
+        for lo in range(0, len(entries), size):
+            cpu.decode_batch(entries[lo:lo + size])
+            for idx, owner in enumerate(owners[lo:lo + size]):
+                if owner is None:
+                    continue
+                seat_, job = owner
+                job.result.prefill_s = time.perf_counter() - started
+                for step in job.decoding.next(idx):
+                    job.loop.call_soon_threadsafe(job.queue.put_nowait, step)
+                self.stats.per_pid_tokens[job.pid] = self.stats.per_pid_tokens.get(job.pid, 0) + 1
+                if job.decoding.done:
+                    finished.add(job.pid)
+                    cpu.seq_clear(seat_)
+                else:
+                    seats.append((seat_, job))
+        share = (time.perf_counter() - started) / len(fresh)
+        for job in fresh:
+            job.cpu_s += share
+            self.stats.per_pid_cpu_s[job.pid] = self.stats.per_pid_cpu_s.get(job.pid, 0.0) + share
+
+    def _finish_batch(self, group: list[Job], finished: set[int]) -> None:
+        with self._cond:
+            self._running = None
+            for job in group:
+                if job.pid in finished:
+                    job.loop.call_soon_threadsafe(job.queue.put_nowait, _DONE)
+                else:
+                    job.order = next(self._order)
+                    self._ready.append(job)
+
+    # -- one process at a time -------------------------------------------------------------
 
     def _switch_to(self, job: Job) -> None:
         """Make the CPU context hold ``job``'s process, saving the previous holder's state.
@@ -301,13 +484,14 @@ class Scheduler:
         except BaseException as exc:
             future.set_exception(exc)
 
-    def _run_quantum(self, job: Job) -> bool:
-        """Run ``job`` for up to one quantum. True when it finished."""
+    def _run_quantum(self, job: Job, limit: int | None = None) -> bool:
+        """Run ``job`` for up to one quantum (or ``limit`` tokens). True when it finished."""
         self._switch_to(job)
         if job.stream is None:
             # A new job: the CPU's prefill keeps the longest prefix the context already
             # holds (shared system prompts are not re-read).
-            job.stream = iter(self.cpu.stream(job.tokens, result=job.result, cancel=job.cancel, **job.params))
+            job.decoding = self.cpu.decoding(job.tokens, result=job.result, cancel=job.cancel, **job.params)
+            job.stream = iter(self.cpu.run(job.decoding))
         started = time.perf_counter()
         produced = 0
         try:
@@ -320,6 +504,8 @@ class Scheduler:
                     return True
                 job.loop.call_soon_threadsafe(job.queue.put_nowait, step)
                 produced += 1
+                if limit is not None and produced >= limit:
+                    return False
                 if produced >= self.quantum and self._others_ready(job):
                     return False
         finally:
@@ -330,6 +516,6 @@ class Scheduler:
             self.stats.per_pid_tokens[job.pid] = self.stats.per_pid_tokens.get(job.pid, 0) + produced
             self.stats.per_pid_cpu_s[job.pid] = self.stats.per_pid_cpu_s.get(job.pid, 0.0) + spent
 
-    def _others_ready(self, job: Job) -> bool:
+    def _others_ready(self, job: Job | None) -> bool:
         with self._cond:
             return bool(self._ready)

@@ -1,7 +1,7 @@
 """``llmos bench sched``: N processes sharing the CPU vs one alone.
 
-One process answers alone; then N processes answer at once, each for the
-same number of tokens, under the chosen policy. ``aggregate_tok_s`` is all
+One process answers alone; then N processes answer the same question at
+once (so each has the same work as the one alone), under the chosen policy. ``aggregate_tok_s`` is all
 tokens over the wall time of the concurrent run; ``fairness`` is the
 smallest share of CPU time any process got over the largest.
 """
@@ -12,10 +12,7 @@ import asyncio
 import json
 import time
 
-QUESTIONS = ["Write a story about a lighthouse keeper.", "Describe how bread is made.",
-             "Explain how a bicycle works.", "Write a poem about the winter sea.",
-             "Describe a busy market in the morning.", "Explain why the sky is blue.",
-             "Write a letter to a friend about a trip.", "Describe the life of a honeybee."]
+QUESTIONS = ["Write a story about a lighthouse keeper."]
 
 
 async def _answer(kernel, proc, text: str, n: int) -> int:
@@ -27,12 +24,12 @@ async def _answer(kernel, proc, text: str, n: int) -> int:
     return len(out.tokens)
 
 
-def run(model: str | None, procs: int, n: int, quantum: int, policy: str) -> dict:
+def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch: int = 4) -> dict:
     from llmos.boot import load_cpu
     from llmos.kernel.kernel import Kernel
 
     cpu = load_cpu(model, quiet=True)
-    kernel = Kernel(cpu, lock=False, quantum=quantum, policy=policy)
+    kernel = Kernel(cpu, lock=False, quantum=quantum, policy=policy, batch=batch)
     try:
         alone = kernel.spawn("bench", "You are a helpful assistant.")
         started = time.perf_counter()
@@ -42,10 +39,10 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str) -> dic
         group = [kernel.spawn("bench", "You are a helpful assistant.") for _ in range(procs)]
         before = dict(kernel.sched.stats.per_pid_cpu_s)
         switches = kernel.sched.stats.switches
+        batches = kernel.sched.stats.batches
 
         async def together():
-            return await asyncio.gather(*(_answer(kernel, p, QUESTIONS[i % len(QUESTIONS)], n)
-                                          for i, p in enumerate(group)))
+            return await asyncio.gather(*(_answer(kernel, p, QUESTIONS[0], n) for p in group))
 
         started = time.perf_counter()
         counts = asyncio.run(together())
@@ -59,11 +56,12 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str) -> dic
             "aggregate_tok_s": round(sum(counts) / wall, 2), "ratio": round(sum(counts) / wall / single, 3),
             "fairness": round(min(shares) / max(shares), 3) if max(shares) else 0.0,
             "cpu_s_per_token_spread": round(min(per_token) / max(per_token), 3) if per_token else 0.0,
-            "switches": kernel.sched.stats.switches - switches, "batching": False}
+            "switches": kernel.sched.stats.switches - switches, "batch": kernel.sched.batch,
+            "batched_rounds": kernel.sched.stats.batches - batches}
 
 
 def main(args) -> int:
-    result = run(args.model, args.procs, args.tokens, args.quantum, args.policy)
+    result = run(args.model, args.procs, args.tokens, args.quantum, args.policy, args.batch)
     print(json.dumps(result, indent=2) if args.json else "\n".join(f"{k:24} {v}" for k, v in result.items()))
     return 0
 
@@ -74,6 +72,7 @@ def add_parser(sub) -> None:
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--quantum", type=int, default=32)
     p.add_argument("--policy", choices=["rr", "priority"], default="rr")
+    p.add_argument("--batch", type=int, default=4, help="most processes per batched round (1: no batching)")
     p.add_argument("--model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(bench=main)

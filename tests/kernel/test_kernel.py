@@ -29,7 +29,7 @@ def test_a_turn_journals_every_page_and_answers(tiny_cpu):
 
 
 def test_two_processes_share_the_cpu_and_keep_their_own_memory(tiny_cpu):
-    kernel = Kernel(tiny_cpu, lock=False, quantum=4)
+    kernel = Kernel(tiny_cpu, lock=False, quantum=4, batch=1)
     try:
         a = kernel.spawn("chat", "You are a helpful assistant.")
         b = kernel.spawn("chat", "You are a helpful assistant.")

@@ -1,0 +1,111 @@
+"""One generation in progress: what happens to each token after the CPU computed its logits.
+
+A ``Decoding`` owns the sampling chain of one request (greedy or seeded
+sampling, an optional grammar), turns token bytes into text (UTF-8 split
+across tokens is held until complete), holds back text that might be the
+start of a stop string, and decides when the generation ends (end of
+generation token, stop string, max tokens, context full, interrupt).
+
+It does not evaluate tokens: the caller does, either one sequence at a time
+(``LlamaCPU.stream``) or several sequences in one llama.cpp batch (the
+scheduler's batched rounds). Both call ``next(idx)`` once the logits for
+this generation are at batch index ``idx``; ``last`` is then the token the
+caller must evaluate before the next call.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from llmos.errors import ContextOverflow, UsageError
+
+if TYPE_CHECKING:
+    from llmos.kernel.cpu import Generation, LlamaCPU, Step
+
+
+class Decoding:
+    def __init__(self, cpu: LlamaCPU, tokens: Sequence[int], *, max_tokens: int = 512,
+                 stop: Sequence[str] = (), temperature: float = 0.0, seed: int = 0,
+                 grammar: str | None = None, lazy: str | None = None, top_n: int = 0,
+                 result: Generation | None = None, cancel: threading.Event | None = None) -> None:
+        from llmos.kernel.cpu import Generation
+
+        self.tokens = list(tokens)
+        if not self.tokens:
+            raise UsageError("empty prompt: there is nothing to generate from")
+        if len(self.tokens) + 1 > cpu.n_ctx:
+            raise ContextOverflow(
+                f"the prompt is {len(self.tokens):,} tokens but the context window holds {cpu.n_ctx:,}; "
+                "shorten it or raise --ctx"
+            )
+        self.cpu = cpu
+        self.max_tokens = max(1, min(max_tokens, cpu.n_ctx - len(self.tokens)))
+        self.stop = list(stop)
+        self.hold = max((len(s) for s in self.stop), default=1) - 1
+        """Characters held back because they might begin a stop string."""
+        self.top_n = top_n
+        self.cancel = cancel
+        self.result = result if result is not None else Generation()
+        self.result.prompt_tokens = len(self.tokens)
+        self.sampler = cpu._sampler(temperature, seed, grammar, lazy)
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+        self.started = time.perf_counter()
+        self._t_first: float | None = None
+        self.last: int | None = None
+        """The token sampled last, which the caller evaluates before calling ``next`` again."""
+        self.done = False
+
+    def context(self) -> list[int]:
+        """What the KV cache holds while ``last`` waits to be evaluated."""
+        return self.tokens + self.result.tokens[:-1]
+
+    def next(self, idx: int = -1) -> list[Step]:
+        """Sample from the logits at batch index ``idx``; the steps to hand out (0 to 2)."""
+        from llmos.kernel.cpu import Step
+
+        result = self.result
+        if self.cancel is not None and self.cancel.is_set():
+            result.stop_reason = "interrupted"
+            return self._finish()
+        top = self.cpu._top(self.top_n, idx) if self.top_n else None
+        token = self.sampler.sample(self.cpu.llm._ctx, idx)
+        if self._t_first is None:
+            self._t_first = time.perf_counter()
+            result.first_token_s = self._t_first - self.started
+        if self.cpu.is_eog(token):
+            result.stop_reason = "eos"
+            return self._finish()
+        result.tokens.append(token)
+        self.last = token
+        self._pending += self._utf8.decode(self.cpu.piece(token))
+        hits = [i for i in (self._pending.find(s) for s in self.stop) if i >= 0]
+        if hits:
+            self._pending = self._pending[: min(hits)]
+            result.stop_reason = "stop"
+            return self._finish()
+        cut = len(self._pending) - self.hold
+        ready, self._pending = (self._pending[:cut], self._pending[cut:]) if self.hold else (self._pending, "")
+        result.text += ready
+        steps = [Step(token, ready, top)]
+        if len(result.tokens) >= self.max_tokens or len(self.tokens) + len(result.tokens) + 1 >= self.cpu.n_ctx:
+            result.stop_reason = "length"
+            steps += self._finish()
+        return steps
+
+    def _finish(self) -> list[Step]:
+        from llmos.kernel.cpu import Step
+
+        self.done = True
+        rest = self._pending + self._utf8.decode(b"", final=True)
+        self._pending = ""
+        if self._t_first is not None:
+            self.result.decode_s = time.perf_counter() - self._t_first
+        if not rest:
+            return []
+        self.result.text += rest
+        return [Step(self.result.tokens[-1] if self.result.tokens else -1, rest, None)]
