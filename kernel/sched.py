@@ -332,18 +332,10 @@ class Scheduler:
                                   for seat, job in active])
                 still = []
                 for idx, (seat, job) in enumerate(active):
-                    for step in job.decoding.next(idx):
-                        job.loop.call_soon_threadsafe(job.queue.put_nowait, step)
                     produced[job.pid] += 1
-                    if job.decoding.done:
-                        finished.add(job.pid)
-                        cpu.seq_clear(seat)
-                    else:
+                    if self._sample(job, seat, idx, finished):
                         still.append((seat, job))
-                share = (time.perf_counter() - t) / len(active)
-                for _, job in active:
-                    job.cpu_s += share
-                    self.stats.per_pid_cpu_s[job.pid] = self.stats.per_pid_cpu_s.get(job.pid, 0.0) + share
+                self._charge([job for _, job in active], time.perf_counter() - t)
                 active = still
             # D: the unfinished ones are saved, ready to resume alone or in the next batch.
             for seat, job in active:
@@ -404,16 +396,26 @@ class Scheduler:
                     continue
                 seat_, job = owner
                 job.result.prefill_s = time.perf_counter() - started
-                for step in job.decoding.next(idx):
-                    job.loop.call_soon_threadsafe(job.queue.put_nowait, step)
                 self.stats.per_pid_tokens[job.pid] = self.stats.per_pid_tokens.get(job.pid, 0) + 1
-                if job.decoding.done:
-                    finished.add(job.pid)
-                    cpu.seq_clear(seat_)
-                else:
+                if self._sample(job, seat_, idx, finished):
                     seats.append((seat_, job))
-        share = (time.perf_counter() - started) / len(fresh)
-        for job in fresh:
+        self._charge(fresh, time.perf_counter() - started)
+
+    def _sample(self, job: Job, seat: int, idx: int, finished: set[int]) -> bool:
+        """The job's next token from the logits at batch index ``idx``, handed to its owner.
+        True while the job goes on; a finished job's sequence is freed."""
+        for step in job.decoding.next(idx):
+            job.loop.call_soon_threadsafe(job.queue.put_nowait, step)
+        if job.decoding.done:
+            finished.add(job.pid)
+            self.cpu.seq_clear(seat)
+            return False
+        return True
+
+    def _charge(self, jobs: list[Job], seconds: float) -> None:
+        """Split the CPU time of a shared batch evenly among the jobs in it."""
+        share = seconds / len(jobs)
+        for job in jobs:
             job.cpu_s += share
             self.stats.per_pid_cpu_s[job.pid] = self.stats.per_pid_cpu_s.get(job.pid, 0.0) + share
 
