@@ -1,1 +1,11 @@
-"""llmos.memory"""
+"""llmos.memory: RAM, swap and disk. Knows nothing of the kernel.
+
+- ``page.py``     the page record, origins and trust
+- ``ram.py``      address spaces and the pager (pressure, eviction, page faults)
+- ``swap.py``     the pager's backing store and hybrid (vector + lexical) search
+- ``disk.py``     chromadb, embedded or a server
+- ``embed.py``    the offline embedding model (MiniLM int8, ONNX)
+- ``fs.py``       mounting folders onto the disk
+- ``journal.py``  the SQLite journal: pages, processes, audit, kernel log
+- ``tokens.py``   offline token counting for CPUs without a tokenizer
+"""
