@@ -70,6 +70,10 @@ class LazySwap:
     def swap_in(self, pages: list[Page]) -> None:
         self.swap.swap_in(pages)
 
+    def settle(self, resident: list[Page]) -> None:
+        if self._swap is not None:
+            self._swap.settle(resident)
+
     def search(self, pid: int, query: str, k: int, resident: list[Page]) -> list[Page]:
         if self._swap is None and self.disk_url is None and not self.disk_path.exists():
             return []  # nothing was ever written to disk: every page is resident already

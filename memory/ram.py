@@ -23,6 +23,8 @@ The policy, and why:
   most relevant to the new input and brings the best back, within a token
   budget (half of RAM by default), in their original order. Recalled pages
   are the most recently used, so the next eviction takes other pages first.
+  A fault may fill RAM up to 100 % for one turn: the eviction back under
+  90 % happens after the answer, so the user does not wait for it.
 - **Large inputs**: a message longer than a page is split into page-sized
   chunks; the first chunk is touched last so that, under pressure, the start
   and the end of a huge paste stay resident while the middle goes to swap.
@@ -71,6 +73,10 @@ class Backing(Protocol):
 
     def swap_in(self, pages: list[Page]) -> None:
         """Mark pages resident again (journal)."""
+
+    def settle(self, resident: list[Page]) -> None:
+        """Finish deferred work off the page-fault path: swap bookkeeping, and whatever
+        makes the next search of these resident pages fast."""
 
 
 def render(page: Page) -> str:
@@ -238,6 +244,7 @@ class Pager:
             evicted: list[Page] = []
             if space.usage >= EVICT_AT:
                 evicted = self.evict(space, int(space.budget * EVICT_TO), protect=set(protect))
+            self.backing.settle([p for p in space.pages if p.resident and not p.pinned])
             if space.usage >= WARN_AT and not space.warned:
                 space.warned = True
                 note = Page(space.pid, Origin.KERNEL,
@@ -318,11 +325,12 @@ class Pager:
                     incoming.append(page)
                 chosen.append(page)
             if incoming:
-                # Make room first so that the recalled pages do not push RAM past 90 %.
-                room = int(space.budget * EVICT_AT) - spent
-                if space.resident_tokens > room:
-                    self.evict(space, min(room, int(space.budget * EVICT_TO)),
-                               protect={p.id for p in chosen})
+                # Recalled pages may fill RAM up to its whole budget for this turn; the
+                # eviction that brings it back under 90 % runs after the answer (the next
+                # ``balance``), off the path between the user's input and the first token.
+                # Only when they would not fit at all is room made now.
+                if space.resident_tokens + spent > space.budget:
+                    self.evict(space, space.budget - spent, protect={p.id for p in chosen})
                 for page in incoming:
                     self._load(space, page)
                 self.backing.swap_in(incoming)

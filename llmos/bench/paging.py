@@ -7,6 +7,8 @@ the shell runs before a turn (``Pager.fault``) runs with the question as
 input. ``recall_at_k`` is the share of evidence turns among the pages the
 fault returned (at most k; pages already resident count when they were
 returned). Latency is the whole fault: search, read back, tokenize, place.
+After each question the pager rebalances RAM, as the kernel does once an
+answer is in; that eviction is not part of the page-in time.
 
 Everything runs in a throw-away data dir: the user's disk is not touched.
 ``--swap-pages M`` first fills each process's swap with M distinct filler
@@ -102,6 +104,7 @@ def run(conversations: list[dict], *, ram: int = 512, k: int = 10, model: str | 
                 started = time.perf_counter()
                 got = pager.fault(space, str(q["question"]), k=k)
                 latencies.append((time.perf_counter() - started) * 1000)
+                pager.balance(space)  # what the kernel does once the answer is in (not timed)
                 paged.append(sum(tokens_in))
                 found = {turn_of.get(p.id) for p in got[:k]}
                 recall = len(evidence & found) / len(evidence)

@@ -8,7 +8,7 @@ from llmos.memory.disk import Disk
 from llmos.memory.journal import Journal
 from llmos.memory.page import Origin, Page, Trust
 from llmos.memory.ram import EVICT_AT, EVICT_TO, WARN_AT, AddressSpace, Pager, render
-from llmos.memory.swap import Swap
+from llmos.memory.swap import Swap, collection
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_evicted_pages_are_in_swap_and_journal_before_leaving(pager):
     swapped = space.swapped()
     assert swapped
     ids = {p.id for p in swapped}
-    on_disk = {h.id for h in pager.swap.disk.get("swap", ids=sorted(ids))}
+    on_disk = {h.id for h in pager.swap.disk.get(collection(space.pid), ids=sorted(ids))}
     assert on_disk == ids
     journal_evicted = {p.id for p in pager.journal.pages(space.pid, resident=False)}
     assert journal_evicted == ids  # in swap exactly when the journal says evicted
@@ -101,8 +101,14 @@ def test_page_fault_brings_back_exact_ids_and_paraphrases(pager):
     got = pager.fault(space, "Where does my sibling live?")
     assert any("Lisbon" in p.text for p in got)
     assert [p.seq for p in space.pages] == sorted(p.seq for p in space.pages)  # original order
-    assert space.usage < EVICT_AT
+    assert space.resident_tokens <= space.budget  # a fault may fill RAM for one turn...
     assert any(e.kind == "page_in" for e in pager.events)
+    pager.admit(space, Page(space.pid, Origin.ASSISTANT, "Lisbon, as you said."))
+    assert space.usage < EVICT_AT  # ...and the next balance brings it back under 90 %
+    ids = {p.id for p in space.resident() if not p.pinned}
+    on_disk = {h.id for h in pager.swap.disk.get(collection(space.pid))}
+    assert not ids & on_disk  # swap holds exactly the evicted pages once settled
+    assert on_disk == {p.id for p in space.swapped()}
 
 
 def test_fault_on_unrelated_input_brings_nothing(pager):
