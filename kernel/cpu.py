@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmos.errors import ModelError
+from llmos.errors import ModelError, UsageError
 from llmos.kernel.decode import Decoding
 
 
@@ -496,16 +496,24 @@ class LlamaCPU(CPU):
     def _sampler(self, temperature: float, seed: int, grammar: str | None, lazy: str | None):
         """The sampling chain: grammar first (strict, or lazy from a trigger pattern), then
         greedy at temperature 0, else top-k/top-p/min-p/temperature with a seeded draw."""
-        from llama_cpp import LlamaGrammar
         from llama_cpp import _internals as internals
 
         chain = internals.LlamaSampler()
         if grammar:
-            compiled = LlamaGrammar.from_string(grammar, verbose=False)
+            # llama.cpp returns no sampler for a grammar it cannot parse, and adding that to
+            # the chain crashes: build it here and refuse the grammar with a clear error.
+            import llama_cpp
+
+            vocab = self.llm._model.vocab
             if lazy:
-                chain.add_grammar_lazy_patterns(self.llm._model, compiled, [lazy], [])
+                patterns = (ctypes.c_char_p * 1)(lazy.encode())
+                sampler = llama_cpp.llama_sampler_init_grammar_lazy_patterns(
+                    vocab, grammar.encode(), b"root", patterns, 1, (llama_cpp.llama_token * 0)(), 0)
             else:
-                chain.add_grammar(self.llm._model, compiled)
+                sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+            if not sampler:
+                raise UsageError("llama.cpp could not parse the grammar (see its log for the rule)")
+            llama_cpp.llama_sampler_chain_add(chain.sampler, sampler)
         if temperature <= 0:
             chain.add_greedy()
         else:

@@ -314,7 +314,14 @@ class Kernel:
     # -- system calls --------------------------------------------------------------------
 
     def _specs(self, proc: Process) -> list:
-        devices = [self.devices.get(name) for name in sorted(proc.grants) if name != "recall"]
+        """The granted devices that load; one that does not is logged and left out of the
+        prompt and grammar (a call to it becomes an error page, not a crash)."""
+        devices = []
+        for name in sorted(proc.grants - {"recall"}):
+            try:
+                devices.append(self.devices.get(name))
+            except Exception as exc:
+                self.journal.log("warn", f"pid {proc.pid}: device {name} unavailable: {exc}")
         return syscall.specs(devices)
 
     def _grammar(self, proc: Process) -> str:

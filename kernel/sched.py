@@ -165,16 +165,20 @@ class Scheduler:
                   result=result if result is not None else Generation(),
                   cancel=cancel or threading.Event())
         self.submit(job)
+        done = False
         try:
             while True:
                 item = await job.queue.get()
                 if item is _DONE:
+                    done = True
                     return
                 if isinstance(item, BaseException):
+                    done = True
                     raise item
                 yield item
         finally:
-            job.cancel.set()
+            if not done:  # the owner stopped listening: stop the job within one token
+                job.cancel.set()
 
     def submit(self, job: Job) -> None:
         with self._cond:

@@ -77,12 +77,30 @@ def prompt(devices: list[Spec]) -> str:
     return "\n".join(lines)
 
 
+LENGTH_KEYS = frozenset({"maxLength", "minLength", "maxItems", "minItems", "pattern", "format"})
+
+
+def _shape(schema):
+    """A schema without length, pattern and format limits, for the grammar only.
+
+    Why: llama.cpp spells ``maxLength: 10000`` as ten thousand nested optional
+    rules and refuses the grammar, and a refused grammar crashes the sampler.
+    The grammar guarantees the call's shape; ``devices.base.invoke`` still
+    validates the arguments against the device's full schema before the call.
+    """
+    if isinstance(schema, dict):
+        return {k: _shape(v) for k, v in schema.items() if k not in LENGTH_KEYS}
+    if isinstance(schema, list):
+        return [_shape(v) for v in schema]
+    return schema
+
+
 def grammar(devices: list[Spec]) -> str:
     """GBNF for one block calling any of ``devices`` with schema-valid arguments."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     one_of = [{"type": "object",
-               "properties": {"device": {"const": d.name}, "args": d.schema or {"type": "object"}},
+               "properties": {"device": {"const": d.name}, "args": _shape(d.schema) or {"type": "object"}},
                "required": ["device", "args"], "additionalProperties": False}
               for d in sorted(devices, key=lambda s: s.name)]
     body = json_schema_to_gbnf(json.dumps({"oneOf": one_of}, sort_keys=True), prop_order=["device", "args"])
