@@ -49,11 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(model)
     model.add_argument("--json", action="store_true")
 
-    from llmos import bench
+    from llmos import bench, devctl
     from llmos.verbs import add_parsers
 
     bench.add_parsers(sub)
-    parser.handlers = {"run": cmd_run, "model": cmd_model, "bench": bench.main, **add_parsers(sub)}
+    parser.handlers = {"run": cmd_run, "model": cmd_model, "bench": bench.main, **add_parsers(sub),
+                       **devctl.add_parsers(sub)}
     return parser
 
 

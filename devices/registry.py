@@ -1,0 +1,228 @@
+"""The device table: built-in drivers plus third-party ones from the ``llmos.devices`` entry points.
+
+A plugin package declares its device in its own ``pyproject.toml``::
+
+    [project.entry-points."llmos.devices"]
+    dice = "llmos_dice:Dice"
+
+and that is all. :meth:`Registry.list` reads entry points and package
+metadata only (name, package, version, summary) and imports no plugin, so it
+costs milliseconds however many are installed; a plugin is imported the
+first time :meth:`Registry.get` asks for it. A broken plugin (its import
+fails, it is not a ``Device``, its schema is not a JSON schema, its name is
+taken) is reported by name in the listing and as a ``DeviceError`` from
+``get``, and never stops anything else.
+
+``LLMOS_PLUGINS`` (a comma list of entry-point names) allow-lists the
+plugins that may load; unset, all may; set to "", none may. Blocked plugins
+are still listed, marked blocked.
+
+Configuration is the ``[devices]`` table of config.toml: one sub-table per
+device whose keys are the device's constructor arguments (``[devices.files]
+roots = ["~/notes"]``, ``[devices.web] allow_private = true``,
+``[devices.python] memory_mb = 256``), plus ``risk`` to change a device's
+risk for this user (``[devices.shell] risk = "deny"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from llmos.devices.base import Device, Risk
+from llmos.errors import DeviceError
+
+GROUP = "llmos.devices"
+ENV_ALLOW = "LLMOS_PLUGINS"
+BUILTIN = "llmos (built-in)"
+BUILTINS = {
+    "calc": "llmos.devices.calc:CalcDevice",
+    "clock": "llmos.devices.clock:ClockDevice",
+    "files": "llmos.devices.files:FilesDevice",
+    "files_write": "llmos.devices.files:FilesWriteDevice",
+    "plot": "llmos.devices.plot:PlotDevice",
+    "python": "llmos.devices.python:PythonDevice",
+    "search": "llmos.devices.search:SearchDevice",
+    "shell": "llmos.devices.shell:ShellDevice",
+    "web": "llmos.devices.web:WebDevice",
+}
+RESERVED = {"recall"}
+"""Names the kernel answers itself; no device may take them."""
+
+
+@dataclass
+class DeviceInfo:
+    """One row of ``llmos devices``."""
+
+    name: str
+    risk: Risk | None
+    """None for a plugin not imported yet (its class says, and listing does not import)."""
+    source: str
+    """``llmos (built-in)`` or ``package version``."""
+    description: str
+    loaded: bool
+    """Whether the device's code has been imported."""
+    error: str | None = None
+    """Why this device cannot be used (broken, blocked, name taken); None when it can."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "risk": self.risk.value if self.risk else None, "source": self.source,
+                "description": self.description, "loaded": self.loaded, "error": self.error}
+
+
+@dataclass
+class _Plugin:
+    entry: metadata.EntryPoint
+    source: str
+    summary: str
+    error: str | None = None
+
+
+def _load_class(target: str) -> type:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _allowed() -> set[str] | None:
+    value = os.environ.get(ENV_ALLOW)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+class Registry:
+    """Finds devices by name. ``config`` is the ``[devices]`` table; ``disk`` goes to ``search``."""
+
+    def __init__(self, config: dict[str, Any] | None = None, *, disk: Any = None) -> None:
+        self.config = dict(config or {})
+        self.disk = disk
+        self._devices: dict[str, Device] = {}
+        self._broken: dict[str, str] = {}
+        self._plugins: dict[str, _Plugin] | None = None
+
+    @classmethod
+    def from_config(cls, *, disk: Any = None) -> Registry:
+        """A registry configured by the user's config.toml ``[devices]`` table."""
+        from llmos.paths import load_config
+
+        devices = load_config().get("devices", {})
+        return cls(devices if isinstance(devices, dict) else {}, disk=disk)
+
+    # -- finding ---------------------------------------------------------------
+
+    def plugins(self) -> dict[str, _Plugin]:
+        """Installed plugin devices by entry-point name, from metadata only (nothing imported)."""
+        if self._plugins is not None:
+            return self._plugins
+        found: dict[str, _Plugin] = {}
+        allowed = _allowed()
+        for entry in metadata.entry_points(group=GROUP):
+            dist = getattr(entry, "dist", None)
+            source = f"{dist.name} {dist.version}" if dist is not None else entry.value
+            summary = (dist.metadata.get("Summary") or "") if dist is not None else ""
+            plugin = _Plugin(entry, source, summary)
+            key = entry.name
+            if entry.name in BUILTINS or entry.name in RESERVED:
+                plugin.error = f"name taken by the built-in {entry.name!r}; this plugin is ignored"
+            elif entry.name in found:
+                plugin.error = f"name taken by {found[entry.name].source}; this plugin is ignored"
+                key = f"{entry.name} ({source})"
+            elif allowed is not None and entry.name not in allowed:
+                plugin.error = f"blocked: not in {ENV_ALLOW}={','.join(sorted(allowed))}"
+            found[key] = plugin
+        self._plugins = found
+        return found
+
+    def list(self) -> list[DeviceInfo]:
+        """Every device: built-ins (their classes are imported: small, stdlib only), then plugins
+        (read from metadata, imported only if already used)."""
+        rows = []
+        for name, target in BUILTINS.items():
+            cls = _load_class(target)
+            device = self._devices.get(name)
+            risk = Risk(device.risk) if device is not None else Risk(cls.risk)
+            rows.append(DeviceInfo(name, risk, BUILTIN, cls.description, True, self._broken.get(name)))
+        for key, plugin in sorted(self.plugins().items()):
+            device = self._devices.get(key)
+            if device is not None:
+                rows.append(DeviceInfo(key, Risk(device.risk), plugin.source, device.description, True))
+            else:
+                error = plugin.error or self._broken.get(key)
+                rows.append(DeviceInfo(key, None, plugin.source, plugin.summary, key in self._broken, error))
+        return rows
+
+    def names(self) -> list[str]:
+        """Names of the devices that can be used (not broken or blocked as far as known)."""
+        return [row.name for row in self.list() if row.error is None]
+
+    def get(self, name: str) -> Device:
+        """The device called ``name``, imported and configured on first use; DeviceError if
+        there is none, or it is blocked or broken (the message says which and why)."""
+        device = self._devices.get(name)
+        if device is not None:
+            return device
+        if name in self._broken:
+            raise DeviceError(f"device {name!r} is broken: {self._broken[name]}")
+        if name in BUILTINS:
+            device = self._make(name, BUILTIN, lambda: _load_class(BUILTINS[name]))
+        else:
+            plugin = self.plugins().get(name)
+            if plugin is None:
+                known = ", ".join(sorted(set(BUILTINS) | {k for k, p in self.plugins().items() if not p.error}))
+                raise DeviceError(f"no device named {name!r}; known devices: {known} (see: llmos devices)")
+            if plugin.error:
+                raise DeviceError(f"device {name!r} ({plugin.source}) cannot be used: {plugin.error}")
+            device = self._make(name, plugin.source, plugin.entry.load)
+        self._devices[name] = device
+        return device
+
+    # -- making ----------------------------------------------------------------
+
+    def _make(self, name: str, source: str, load) -> Device:
+        """Import, check and construct one device; any failure is remembered and raised as DeviceError."""
+        try:
+            obj = load()
+            device = self._construct(name, obj)
+        except Exception as exc:  # a plugin's import may raise anything
+            reason = str(exc) if isinstance(exc, DeviceError) else f"{type(exc).__name__}: {exc}"
+            self._broken[name] = reason.splitlines()[0][:300] if reason else type(exc).__name__
+            raise DeviceError(f"device {name!r} ({source}) is broken: {self._broken[name]}") from None
+        return device
+
+    def _construct(self, name: str, obj: Any) -> Device:
+        options = dict(self.config.get(name) or {})
+        risk = options.pop("risk", None)
+        if name == "files_write" and "roots" not in options and "roots" in (self.config.get("files") or {}):
+            options["roots"] = self.config["files"]["roots"]  # writes go where reads may, unless told
+        if name == "search" and self.disk is not None:
+            options.setdefault("disk", self.disk)
+        if isinstance(obj, type) and issubclass(obj, Device):
+            try:
+                device = obj(**options)
+            except TypeError as exc:
+                raise DeviceError(f"bad [devices.{name}] options {sorted(options)}: {exc}") from None
+        elif isinstance(obj, Device):
+            if options:
+                raise DeviceError(f"it is a ready-made instance and takes no [devices.{name}] options")
+            device = obj
+        else:
+            raise DeviceError(f"{getattr(obj, '__name__', type(obj).__name__)} is not a Device subclass")
+        if getattr(device, "name", None) != name:
+            raise DeviceError(f"its class says its name is {getattr(device, 'name', None)!r}, not {name!r}")
+        for attr in ("description", "schema"):
+            if not hasattr(device, attr):
+                raise DeviceError(f"it has no {attr}")
+        import jsonschema
+
+        try:
+            jsonschema.validators.validator_for(device.schema).check_schema(device.schema)
+        except jsonschema.exceptions.SchemaError as exc:
+            raise DeviceError(f"its schema is not a JSON schema ({exc.message})") from None
+        try:
+            device.risk = Risk(risk if risk is not None else device.risk)
+        except ValueError:
+            raise DeviceError(f"risk {risk!r} is not one of safe, ask, deny") from None
+        return device
