@@ -19,6 +19,7 @@ any of it (the shell).
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -282,7 +283,8 @@ class Kernel:
             # Page faults search the disk and evictions write to it: off the event loop.
             await asyncio.to_thread(self.pager.fault, proc.space, text, k=fault_k)
             await asyncio.to_thread(self.add_page, proc, Origin.USER, text)
-            calls = proc.grants and self.devices is not None and grammar is None
+            calls = bool(proc.grants) and self.devices is not None and grammar is None
+            words_only = False
             for round_ in range(MAX_CALLS_PER_TURN + 1):
                 params = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop, top_n=top_n)
                 if calls:
@@ -290,10 +292,19 @@ class Kernel:
                     params["lazy"] = None if (mode == "required" and round_ == 0) else syscall.TRIGGER
                 elif grammar:
                     params["grammar"] = grammar
+                elif round_ > 0:
+                    # After a result: an answer, not another call. Stopping at a new block is
+                    # free; if that leaves nothing, the next round is held to words by grammar.
+                    params["stop"] = (*stop, syscall.OPEN)
+                    if words_only:
+                        params["grammar"] = syscall.ANSWER
                 step_result = Generation()
                 async for step in self.generate(proc, result=step_result, cancel=cancel, **params):
                     yield step
                 _merge(result, step_result)
+                if not calls and round_ > 0 and not step_result.text.strip() and not words_only:
+                    words_only = True  # the model only tried to call again: once more, held to words
+                    continue
                 if not calls or step_result.stop_reason == "interrupted" or round_ == MAX_CALLS_PER_TURN:
                     break
                 try:
@@ -303,7 +314,10 @@ class Kernel:
                     continue
                 if call is None:
                     break
-                await self.dispatch(proc, call)
+                page = await self.dispatch(proc, call)
+                # Small models tend to call again and again once they have a result; after a
+                # call that worked, the next round answers. A failed call may be retried.
+                calls = page.origin is Origin.KERNEL
         finally:
             self.traps.disarm(proc.pid, cancel)
 
@@ -384,7 +398,7 @@ class Kernel:
             return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL,
                                             f"syscall {call.device} failed: {error}"))[0]
         return (await asyncio.to_thread(self.add_page, proc, Origin.DEVICE, output,
-                                        source=f"device {call.device}"))[0]
+                                        source=f"{call.device}({json.dumps(call.args, ensure_ascii=False)[:200]})"))[0]
 
     async def generate(self, proc: Process, *, result: Generation | None = None,
                        cancel: threading.Event | None = None, **params) -> AsyncIterator[Step]:

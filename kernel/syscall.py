@@ -32,6 +32,9 @@ OPEN, CLOSE = "<syscall>", "</syscall>"
 TRIGGER = r"[\s\S]*?(<syscall>[\s\S]*)"
 """llama.cpp lazy-grammar trigger: the grammar applies from ``<syscall>`` on."""
 
+ANSWER = r'root ::= [^<\n ] [^\x00]*'
+"""A grammar for an answer in words: it may not open with a syscall block (or blank)."""
+
 RECALL = {"name": "recall", "description": "search this process's swapped memory and mounted files",
           "schema": {"type": "object", "properties": {"query": {"type": "string", "maxLength": 300}},
                      "required": ["query"], "additionalProperties": False}}

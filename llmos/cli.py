@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--system", default=None, help="system prompt")
     run.add_argument("--stats", action="store_true", help="print timing to stderr at the end")
+    run.add_argument("--devices", default="",
+                     help="devices the process may call, comma-separated (e.g. calc,clock,python); "
+                          "risky ones ask on the terminal")
     run.add_argument("--ram", type=int, default=None,
                      help="RAM budget in tokens (default: the context window minus room for the answer)")
 
@@ -128,12 +131,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     cpu = load_cpu(args.model, n_ctx=args.ctx)
     # No instance lock: a one-shot process may run beside an open shell; SQLite's own
     # transactions keep the shared journal consistent.
-    kernel = Kernel(cpu, ram=args.ram, lock=False)
+    grants = {d.strip() for d in args.devices.split(",") if d.strip()}
+    devices = None
+    if grants:
+        from llmos.devices.registry import Registry
+
+        devices = Registry.from_config()
+        for name in grants:
+            devices.get(name)  # an unknown device is a usage error now, not an error page later
+    kernel = Kernel(cpu, ram=args.ram, lock=False, devices=devices, approver=_terminal_approver)
     result = Generation()
     out = sys.stdout
 
     async def main() -> None:
-        proc = kernel.spawn("run", args.system or DEFAULT_SYSTEM)
+        proc = kernel.spawn("run", args.system or DEFAULT_SYSTEM, grants=grants)
         try:
             async for step in kernel.turn(proc, prompt, max_tokens=args.max_tokens,
                                           temperature=args.temperature, seed=args.seed, result=result):
@@ -155,6 +166,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "tok_per_s": round(result.tok_per_s, 1), "stop": result.stop_reason}),
               file=sys.stderr)
     return 0
+
+
+async def _terminal_approver(request) -> bool:
+    """Ask on the terminal before a risky device call; with no terminal, refuse."""
+    import asyncio
+
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(f"\nllmos: {request.describe()}", file=sys.stderr)
+    answer = await asyncio.to_thread(input, "allow this call? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_model(args: argparse.Namespace) -> int:
