@@ -52,12 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(model)
     model.add_argument("--json", action="store_true")
 
+    demo = sub.add_parser("demo", help="a guided two-minute tour of the OS analogy, in the shell")
+    _model_args(demo)
+    demo.add_argument("--fast", action="store_true", help="no pauses (for tests and rehearsals)")
+    demo.add_argument("--manual", action="store_true", help="wait for a key between steps")
+    demo.add_argument("--step-delay", type=float, default=None, help="seconds between steps")
+    serve = sub.add_parser("serve", help="the shell in a web browser on 127.0.0.1 (for projectors)")
+    _model_args(serve)
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="serve the demo instead of the shell")
+
     from llmos import bench, devctl
     from llmos.verbs import add_parsers
 
     bench.add_parsers(sub)
-    parser.handlers = {"run": cmd_run, "model": cmd_model, "bench": bench.main, **add_parsers(sub),
-                       **devctl.add_parsers(sub)}
+    parser.handlers = {"run": cmd_run, "model": cmd_model, "bench": bench.main, "demo": cmd_demo,
+                       "serve": cmd_serve, **add_parsers(sub), **devctl.add_parsers(sub)}
     return parser
 
 
@@ -177,6 +187,20 @@ async def _terminal_approver(request) -> bool:
     print(f"\nllmos: {request.describe()}", file=sys.stderr)
     answer = await asyncio.to_thread(input, "allow this call? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from llmos.tui.demo import run_demo
+
+    if args.step_delay is None:
+        del args.step_delay
+    return run_demo(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from llmos.tui.serve import run_serve
+
+    return run_serve(args)
 
 
 def cmd_model(args: argparse.Namespace) -> int:

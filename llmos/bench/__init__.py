@@ -8,11 +8,11 @@ from __future__ import annotations
 
 
 def add_parsers(sub) -> None:
-    from llmos.bench import cpu, paging, sched, switch
+    from llmos.bench import cpu, paging, sched, switch, ui
 
     bench = sub.add_parser("bench", help="benchmarks (JSON with --json)")
     kinds = bench.add_subparsers(dest="bench_kind", metavar="KIND", required=True)
-    for module in (cpu, paging, sched, switch):
+    for module in (cpu, paging, sched, switch, ui):
         module.add_parser(kinds)
 
 

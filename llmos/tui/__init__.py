@@ -9,7 +9,9 @@ by what they draw:
 - ``ram.py``, ``cpu.py``, ``panels.py``: the side panels (RAM page map, CPU
   meter and next-word trace, processes, disk, devices);
 - ``commands.py``: slash commands and the command palette;
-- ``help.py``: the help screen.
+- ``help.py``: the help screen;
+- ``demo.py``: ``llmos demo``, a guided tour driven through the real shell;
+- ``serve.py``: ``llmos serve``, the shell in a web browser (textual-serve).
 
 Only this package imports textual (a test checks the layers below never do).
 """

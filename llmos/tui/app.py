@@ -3,7 +3,9 @@
 ``LlmosApp()`` boots by itself: a loading screen while the model loads on a
 worker thread, then a kernel and a ``chat`` process, then the ``Shell``
 screen. ``LlmosApp(kernel=k, proc=p)`` skips the boot and shows the shell on
-a kernel someone else made and will close (tests do this).
+a kernel someone else made and will close (tests do this). A subclass changes
+how the machine boots (``boot_kernel``) and which screen it shows
+(``shell_class``): ``demo.py`` does both.
 
 App-wide keys live here (Ctrl+C, help, theme, quit); everything about
 conversations and panels lives in ``shell.py``.
@@ -48,6 +50,8 @@ class BootScreen(Screen):
 
 class LlmosApp(App[None]):
     TITLE = "llmos"
+    shell_class: type[Shell] = Shell
+    """The main screen's class."""
     COMMANDS = App.COMMANDS | {OsCommands}
     BINDINGS = [
         Binding("ctrl+c", "interrupt", "Interrupt", priority=True),
@@ -83,20 +87,30 @@ class LlmosApp(App[None]):
 
     @work(thread=True, exit_on_error=False)
     def _boot(self) -> None:
-        from llmos.boot import load_cpu
-        from llmos.kernel.kernel import Kernel
-
         try:
-            # quiet: run_shell already joined the default model, with its progress bar,
-            # before the UI took the terminal.
-            cpu = load_cpu(self.model, n_ctx=self.ctx, quiet=True)
-            kernel = Kernel(cpu)
-            # Conversations and processes come back from the journal, as after a reboot.
-            restored = [p for p in kernel.restore() if p.app == "chat"]
+            kernel, proc = self.boot_kernel()
         except BaseException as exc:
             self.call_from_thread(self._boot_failed, exc)
             return
-        self.call_from_thread(self._start_shell, kernel, restored[-1] if restored else None)
+        self.call_from_thread(self._start_shell, kernel, proc)
+
+    def boot_kernel(self):
+        """Load the CPU and make the kernel (on the boot thread). Returns the kernel and the
+        process the shell talks to (None: a fresh chat process)."""
+        from llmos.boot import load_cpu
+        from llmos.kernel.kernel import Kernel
+
+        # quiet: run_shell already joined the default model, with its progress bar,
+        # before the UI took the terminal.
+        cpu = load_cpu(self.model, n_ctx=self.ctx, quiet=True)
+        kernel = Kernel(cpu)
+        try:
+            # Conversations and processes come back from the journal, as after a reboot.
+            restored = [p for p in kernel.restore() if p.app == "chat"]
+        except BaseException:
+            kernel.close()
+            raise
+        return kernel, restored[-1] if restored else None
 
     def _boot_failed(self, exc: BaseException) -> None:
         self.boot_error = exc
@@ -106,7 +120,7 @@ class LlmosApp(App[None]):
         self.kernel = kernel
         self.proc = proc or kernel.spawn("chat", system=SYSTEM_PROMPT)
         kwargs = {"max_tokens": self.max_tokens} if self.max_tokens else {}
-        self.shell = Shell(kernel, self.proc, **kwargs)
+        self.shell = self.shell_class(kernel, self.proc, **kwargs)
         if isinstance(self.screen, BootScreen):
             self.switch_screen(self.shell)
         else:
@@ -145,7 +159,7 @@ class LlmosApp(App[None]):
     def close_kernel(self, timeout: float = 5.0) -> None:
         """After ``run()``: let a running turn stop, then close the kernel if we made it."""
         if self.shell is not None:
-            self.shell.interrupt()
+            self.shell.interrupt_all()
             self.shell.worker_idle.wait(timeout)
         if self.owns_kernel and self.kernel is not None:
             self.kernel.close()

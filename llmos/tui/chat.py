@@ -65,12 +65,15 @@ class AnswerMessage(Markdown):
         padding: 0 1;
         border-left: outer $success;
     }
+    AnswerMessage.background { border-left: outer $warning; }
     AnswerMessage > *:last-child { margin-bottom: 0; }
     """
 
-    def __init__(self, pid: int) -> None:
-        super().__init__()
+    def __init__(self, pid: int, *, background: bool = False) -> None:
+        super().__init__(classes="background" if background else "")
         self.pid = pid
+        self.background = background
+        """True for the answer of a process other than the shell's own (``/spawn TEXT``)."""
         self.text = ""
         """The answer so far (the Markdown source)."""
         self._stream: MarkdownStream | None = None
@@ -125,6 +128,8 @@ class Conversation(VerticalScroll):
         self.anchor()
 
     async def add(self, widget: Static | Markdown) -> None:
+        if not self.is_attached:  # the app is closing (a turn ended as it quit): nowhere to show it
+            return
         await self.mount(widget)
 
     def messages(self, kind: type | None = None) -> list:

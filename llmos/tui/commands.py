@@ -2,7 +2,8 @@
 command palette (Ctrl+P).
 
 Each verb is a function ``(shell, args) -> renderable | None``; what it returns
-is shown in the conversation as a system message. A verb whose subsystem does
+is shown in the conversation as a system message (a verb that starts UI work
+of its own, ``/spawn``, returns a coroutine the shell awaits). A verb whose subsystem does
 not exist yet says so in one line instead of failing. Errors a user can cause
 (``/kill 99``) are ``LlmosError``s and are shown as one red line.
 """
@@ -10,7 +11,7 @@ not exist yet says so in one line instead of failing. Errors a user can cause
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -106,9 +107,19 @@ def mount(shell: Shell, args: list[str]) -> RenderableType:
     if len(args) != 1:
         raise UsageError("usage: /mount PATH")
     r = shell.kernel.mount(args[0])
+    shell.mounts[r.root] = r
     return (f"mounted {r.root}: {r.files_indexed} files indexed, {r.files_unchanged} unchanged, "
             f"{r.skipped_binary} binary and {r.skipped_unreadable} unreadable skipped; "
             f"{r.chunks_added} chunks in {r.seconds:.1f} s")
+
+
+def spawn(shell: Shell, args: list[str]) -> RenderableType | Awaitable[None]:
+    from llmos.tui.shell import SYSTEM_PROMPT
+
+    proc = shell.kernel.spawn("chat", system=SYSTEM_PROMPT)
+    if not args:
+        return f"spawned pid {proc.pid} (chat); /ps lists it, /kill {proc.pid} ends it"
+    return shell.ask_in_background(proc, " ".join(args))
 
 
 def dmesg(shell: Shell, args: list[str]) -> RenderableType:
@@ -162,6 +173,8 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("ps", "/ps", "processes: state, priority, pages, tokens, CPU time", ps),
     Verb("kill", "/kill PID", "end a process (its pages stay in the journal)", kill),
     Verb("nice", "/nice PID N", "set a process's priority", nice),
+    Verb("spawn", "/spawn [TEXT]", "start another chat process; with TEXT it answers in the background, "
+                                   "sharing the CPU with this one", spawn),
     Verb("free", "/free", "RAM per process and region", free),
     Verb("df", "/df", "the disk: collections, records, bytes", df, slow=True),
     Verb("mount", "/mount PATH", "index a folder so the model can page it in", mount, slow=True),

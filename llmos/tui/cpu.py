@@ -3,7 +3,8 @@
 - **tokens/s now**: tokens that arrived in the last couple of seconds, over
   the time they took (the last turn's rate when idle);
 - **context switches**: the scheduler's count, and the last switch's time and
-  kind (``fresh``, ``restore`` of a KV snapshot, ``reprefill``);
+  kind (``fresh``, ``restore`` of a KV snapshot, ``reprefill``); and how many
+  rounds ran several processes together in one batch (no switch needed);
 - **host**: this process's CPU % and resident memory (psutil), once a second;
 - **next-word prediction**: the last few tokens generated, each with the
   probability the model gave it and the runners-up among its five most likely
@@ -50,6 +51,8 @@ class CpuPanel(Static):
         self.kernel = kernel
         self.arrivals: deque[float] = deque(maxlen=512)
         self.trace: deque[Step] = deque(maxlen=TRACE_TOKENS)
+        self.trace_pids: deque[int | None] = deque(maxlen=TRACE_TOKENS)
+        """The pid each traced token was generated for (the CPU is shared)."""
         self.last_rate = 0.0
         self.last_switch: tuple[float, str] | None = None
         self.host = psutil.Process()
@@ -68,10 +71,11 @@ class CpuPanel(Static):
         self.rss = self.host.memory_info().rss
         self.redraw()
 
-    def step(self, step: Step) -> None:
+    def step(self, step: Step, pid: int | None = None) -> None:
         self.arrivals.append(time.monotonic())
         if step.top is not None or step.text:
             self.trace.append(step)
+            self.trace_pids.append(pid)
         self.refresh_soon()
 
     def switched(self, seconds: float, how: str) -> None:
@@ -116,6 +120,8 @@ class CpuPanel(Static):
         if self.last_switch:
             seconds, how = self.last_switch
             head.append(f" · last {seconds * 1000:.1f} ms {how}", style="dim")
+        if stats.batches:
+            head.append(f" · batched rounds {stats.batches}", style="dim")
         head.append("\n")
         head.append(f"host {self.cpu_pct:3.0f}% cpu · {self.rss / 2**20:,.0f} MB rss\n")
         head.append("next-word prediction (top 5)", style="italic")
@@ -124,14 +130,17 @@ class CpuPanel(Static):
     def trace_lines(self) -> list:
         """One row per recent token, newest last: the token the model chose, how likely it
         found it, and the runners-up it passed over."""
-        steps = [s for s in self.trace if s.top][-TRACE_ROWS:]
-        if not steps:
+        traced = [(pid, s) for pid, s in zip(self.trace_pids, self.trace) if s.top][-TRACE_ROWS:]
+        if not traced:
             return [Text("next-token candidates: none yet", style="dim")]
+        shared = len({pid for pid, _ in traced}) > 1  # two processes took turns on the CPU
         rows = []
-        for i, step in enumerate(steps):
-            newest = i == len(steps) - 1
+        for i, (pid, step) in enumerate(traced):
+            newest = i == len(traced) - 1
             prob = next((p for piece, p in step.top if piece == step.text), None)
             row = Text(no_wrap=True, overflow="ellipsis")
+            if shared:
+                row.append(f"{pid}▸", style="bold yellow")
             row.append(f"{visible(step.text)[:8]:<8}", style="bold reverse" if newest else "bold")
             row.append(" ")
             row.append(BARS[min(len(BARS) - 1, int((prob or 0) * len(BARS)))], style="green")

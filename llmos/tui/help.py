@@ -43,9 +43,17 @@ PANELS = """
   brought back by a page fault flash green. The bar is RAM use against the
   budget; the pager warns at the yellow mark (75 %) and evicts at the red one (90 %).
 - **Processes**: `ps`, live.
-- **CPU**: tokens per second, context switches, host CPU and memory, and the
-  model's next-word prediction: each token's five most likely candidates.
-- **Disk**, **Devices**: swap totals; devices are not there yet.
+- **CPU**: tokens per second, context switches (and rounds that ran several
+  processes in one batch), host CPU and memory, and the model's next-word
+  prediction: each token's five most likely candidates (with the pid in front
+  when processes take turns on the CPU).
+- **Disk**: swap totals and the folders mounted from this shell. **Devices**:
+  not there yet.
+
+Under each answer, a footnote: why it stopped, tokens, speed, prompt size, and
+the files a page fault read it from (file text is untrusted data: fenced and
+labelled in the prompt). `/spawn TEXT` answers in another process at the same
+time; its answer is marked with its pid.
 """
 
 

@@ -76,15 +76,18 @@ class ProcPanel(DataTable):
 
 
 class DiskPanel(Static):
-    """Swap totals over all processes. (Collections, mounts: when the disk lands.)"""
+    """Swap totals over all processes, and the folders mounted from this shell."""
 
     DEFAULT_CSS = """
     DiskPanel { height: auto; padding: 0 1; border-top: solid $primary; border-title-color: $text; }
     """
 
-    def __init__(self, kernel, **kwargs) -> None:
+    def __init__(self, kernel, mounts: dict | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.kernel = kernel
+        self.mounts = mounts if mounts is not None else {}
+        """root -> MountReport, shared with the shell (read here, never queried: chromadb
+        calls stay off the UI thread)."""
         self.border_title = "Disk"
 
     def on_mount(self) -> None:
@@ -94,7 +97,11 @@ class DiskPanel(Static):
         pages = [p for proc in list(self.kernel.procs.values()) for p in list(proc.space.pages)
                  if not p.resident]
         tokens = sum(p.n_tokens for p in pages)
-        self.update(Text(f"swap: {len(pages)} pages, {tokens:,} tok"))
+        out = Text(f"swap: {len(pages)} pages, {tokens:,} tok")
+        for root, report in list(self.mounts.items()):
+            files = report.files_indexed + report.files_unchanged
+            out.append(f"\nmount: {root.rsplit('/', 1)[-1]}/ · {files} files", style="cyan")
+        self.update(out)
 
 
 class DevicesPanel(Static):

@@ -11,12 +11,17 @@ A turn, in plain words:
         messages too and redraw the panels that show them;
     Ctrl+C / Esc sets the turn's cancel event: the CPU stops within one token.
 
+``/spawn TEXT`` runs a turn of another process the same way, beside the
+foreground one: its answer streams into the conversation marked with its pid,
+and the two share the CPU as the scheduler decides.
+
 The UI thread never waits for the model, the pager or the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 
 from rich.console import RenderableType
@@ -65,6 +70,16 @@ class TurnEnded(Message):
         self.error = error
 
 
+def cited(pages) -> list[str]:
+    """How the footnote names file excerpts a page fault brought in: ``notes.md:3-9``."""
+    out = []
+    for page in pages:
+        if page.origin.value == "file":
+            path, _, lines = (page.source or "?").rpartition(":")
+            out.append(f"{path.rsplit('/', 1)[-1]}:{lines}" if path else page.source)
+    return out
+
+
 class Shell(Screen):
     """See the module docstring."""
 
@@ -94,6 +109,18 @@ class Shell(Screen):
         self.worker_idle.set()
         self.answer: AnswerMessage | None = None
         """The answer being streamed, or the last one."""
+        self.background: dict[int, threading.Event] = {}
+        """pid -> cancel event of each turn running in the background (``/spawn TEXT``)."""
+        self.inputs = 0
+        """Inputs submitted so far (the demo driver waits on it and on ``busy``)."""
+        self.mounts: dict[str, object] = {}
+        """Folders mounted from this shell: root -> ``MountReport`` (the Disk panel lists them)."""
+        self.handling = 0
+        """Inputs and commands being handled right now (a slow command runs on a thread)."""
+        self._turns = 0
+        self._turns_lock = threading.Lock()
+        self._paged_in: dict[int, list[str]] = {}
+        """pid -> ids of the pages its current turn's page faults brought in."""
 
     # -- layout -----------------------------------------------------------------------
 
@@ -106,7 +133,7 @@ class Shell(Screen):
                 yield RamPanel(self.kernel, self.proc.pid, id="ram")
                 yield ProcPanel(self.kernel, id="procs")
                 yield CpuPanel(self.kernel, id="cpu")
-                yield DiskPanel(self.kernel, id="disk")
+                yield DiskPanel(self.kernel, self.mounts, id="disk")
                 yield DevicesPanel(id="devices")
         yield Footer()
 
@@ -149,7 +176,7 @@ class Shell(Screen):
             await self.system(f"restored pid {self.proc.pid} from the journal: {shown} messages")
 
     def on_unmount(self) -> None:
-        self.interrupt()
+        self.interrupt_all()
         if self._listen in self.kernel.listeners:
             self.kernel.listeners.remove(self._listen)
 
@@ -172,6 +199,8 @@ class Shell(Screen):
             return
         if kind in ("evict", "page_in") and data.get("pid") == ram.pid:
             ram.flash(kind, data.get("page_ids", []))
+        if kind == "page_in" and data.get("pid") in self._paged_in:
+            self._paged_in[data["pid"]] += data.get("page_ids", [])
         if kind == "evict":
             await self.notice(f"⇣ evicted {len(data['page_ids'])} page(s), {data['tokens']} tok of pid "
                               f"{data['pid']} to swap")
@@ -200,7 +229,7 @@ class Shell(Screen):
         """A one-line kernel notice. One that arrives before the answer's first token (a
         page fault while the turn is prepared) goes above the answer, where it happened."""
         note = SystemMessage(Text(text), classes="notice")
-        if self.generating and self.answer is not None and not self.answer.text:
+        if self.generating and self.answer is not None and not self.answer.text and self.answer.is_attached:
             await self.conversation.mount(note, before=self.answer)
         else:
             await self.conversation.add(note)
@@ -220,6 +249,12 @@ class Shell(Screen):
 
     # -- input ------------------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """True while an input is being handled: a command runs, or an answer (in the
+        foreground or the background) is being generated."""
+        return self.generating or self.handling > 0 or bool(self.background)
+
     @on(Prompt.Submitted)
     async def submitted(self, event: Prompt.Submitted) -> None:
         text = event.text
@@ -228,15 +263,21 @@ class Shell(Screen):
             self.notify("The CPU is still answering: Ctrl+C interrupts it. Your input is kept.",
                         severity="warning", timeout=3)
             return
-        event.prompt.remember(text)
-        event.prompt.clear()
-        self.conversation.anchor()
-        if is_command:
-            await self.command(text)
-        else:
-            await self.ask(text)
+        self.inputs += 1
+        self.handling += 1
+        try:
+            event.prompt.remember(text)
+            event.prompt.clear()
+            self.conversation.anchor()
+            if is_command:
+                await self.command(text)
+            else:
+                await self.ask(text)
+        finally:
+            self.handling -= 1
 
     async def command(self, line: str) -> None:
+        self.handling += 1
         try:
             verb, args, _ = commands.parse(line)
             if verb is not None and verb.slow:
@@ -244,12 +285,15 @@ class Shell(Screen):
                 out = await asyncio.to_thread(verb.run, self, args)
             else:
                 out = commands.dispatch(self, line)
+            if inspect.isawaitable(out):  # a verb that starts UI work of its own (/spawn)
+                out = await out
+            if out is not None:
+                await self.system(out)
         except LlmosError as exc:
             await self.system(str(exc), error=True)
-            return
-        if out is not None:
-            await self.system(out)
-        self.refresh_panels()
+        finally:
+            self.handling -= 1
+            self.refresh_panels()
 
     async def ask(self, text: str) -> None:
         await self.conversation.add(UserMessage(text))
@@ -258,8 +302,24 @@ class Shell(Screen):
         self.answer = answer
         self.cancel = threading.Event()
         self.generating = True
-        self.worker_idle.clear()
-        self._turn(self.proc, text, answer, self.cancel)
+        self._start_turn(self.proc, text, answer, self.cancel)
+
+    async def ask_in_background(self, proc: Process, text: str) -> None:
+        """Run one turn of another process beside the foreground one (``/spawn TEXT``): its
+        answer streams into the conversation, marked with its pid, and both share the CPU."""
+        cancel = threading.Event()
+        self.background[proc.pid] = cancel
+        await self.conversation.add(UserMessage(f"**pid {proc.pid}** ({proc.app}, in the background): {text}"))
+        answer = AnswerMessage(proc.pid, background=True)
+        await self.conversation.add(answer)
+        self._start_turn(proc, text, answer, cancel)
+
+    def _start_turn(self, proc: Process, text: str, answer: AnswerMessage, cancel: threading.Event) -> None:
+        with self._turns_lock:
+            self._turns += 1
+            self.worker_idle.clear()
+        self._paged_in[proc.pid] = []
+        self._turn(proc, text, answer, cancel)
 
     def interrupt(self) -> bool:
         """Stop the answer being generated. True if one was."""
@@ -267,6 +327,12 @@ class Shell(Screen):
             self.cancel.set()
             return True
         return False
+
+    def interrupt_all(self) -> None:
+        """Stop every answer this shell started, background ones included (before closing)."""
+        self.interrupt()
+        for cancel in list(self.background.values()):
+            cancel.set()
 
     # -- the turn (worker thread) -----------------------------------------------------
 
@@ -284,24 +350,37 @@ class Shell(Screen):
         except BaseException as exc:  # shown in the conversation; the shell keeps running
             error = exc
         finally:
-            self.worker_idle.set()
+            with self._turns_lock:
+                self._turns -= 1
+                if not self._turns:
+                    self.worker_idle.set()
             self.post_message(TurnEnded(answer, result, error))
 
     async def on_turn_step(self, message: TurnStep) -> None:
-        self.query_one(CpuPanel).step(message.step)
+        self.query_one(CpuPanel).step(message.step, message.answer.pid)
         await message.answer.write(message.step.text)
 
     async def on_turn_ended(self, message: TurnEnded) -> None:
         answer, result, error = message.answer, message.result, message.error
         await answer.finish()
-        self.generating = False
+        if answer.background:
+            self.background.pop(answer.pid, None)
+        else:
+            self.generating = False
         self.query_one(CpuPanel).turn_ended(result.tok_per_s)
         if error is not None:
             text = str(error) if isinstance(error, LlmosError) else f"{type(error).__name__}: {error}"
-            await self.system(f"the turn failed: {text}", error=True)
+            await self.system(f"the turn of pid {answer.pid} failed: {text}", error=True)
         else:
             parts = [result.stop_reason, f"{len(result.tokens)} tok", f"{result.tok_per_s:.0f} tok/s",
                      f"prompt {result.prompt_tokens} tok ({result.reused_tokens} cached)"]
+            if answer.background:
+                parts.insert(0, f"pid {answer.pid}")
+            proc = self.kernel.procs.get(answer.pid)
+            ids = set(self._paged_in.pop(answer.pid, []))
+            sources = cited(p for p in proc.space.pages if p.id in ids) if proc and ids else []
+            if sources:
+                parts.append(f"read from disk: {', '.join(sources)} (untrusted)")
             if result.stop_reason == "interrupted" and not answer.text:
                 await answer.write("*(interrupted)*")
             await self.conversation.add(SystemMessage(Text(" · ".join(parts)), classes="footnote"))
