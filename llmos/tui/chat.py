@@ -56,8 +56,13 @@ class UserMessage(Markdown):
         self.text = text
 
 
+DRAW_EVERY_S = 0.04
+"""Streamed tokens reach the Markdown at most this often: re-rendering an answer once per
+token costs the UI thread more than the keys it must keep answering (``llmos bench ui``)."""
+
+
 class AnswerMessage(Markdown):
-    """An assistant answer, streamed token by token."""
+    """An assistant answer, streamed token by token (drawn in small batches)."""
 
     DEFAULT_CSS = """
     AnswerMessage {
@@ -75,18 +80,36 @@ class AnswerMessage(Markdown):
         self.background = background
         """True for the answer of a process other than the shell's own (``/spawn TEXT``)."""
         self.text = ""
-        """The answer so far (the Markdown source)."""
+        """The answer so far (the Markdown source), including tokens not drawn yet."""
         self._stream: MarkdownStream | None = None
+        self._undrawn = ""
+        self._draw_pending = False
 
-    async def write(self, fragment: str) -> None:
+    def feed(self, fragment: str) -> None:
+        """Add a streamed token: it is drawn with the others that arrive within DRAW_EVERY_S."""
         if not fragment:
             return
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self)
         self.text += fragment
-        await self._stream.write(fragment)
+        self._undrawn += fragment
+        if not self._draw_pending:
+            self._draw_pending = True
+            self.set_timer(DRAW_EVERY_S, self._draw)
+
+    async def _draw(self) -> None:
+        self._draw_pending = False
+        fragment, self._undrawn = self._undrawn, ""
+        if fragment:
+            if self._stream is None:
+                self._stream = Markdown.get_stream(self)
+            await self._stream.write(fragment)
+
+    async def write(self, fragment: str) -> None:
+        """Add text and draw it now."""
+        self.feed(fragment)
+        await self._draw()
 
     async def finish(self) -> None:
+        await self._draw()
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None

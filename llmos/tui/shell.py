@@ -358,7 +358,7 @@ class Shell(Screen):
 
     async def on_turn_step(self, message: TurnStep) -> None:
         self.query_one(CpuPanel).step(message.step, message.answer.pid)
-        await message.answer.write(message.step.text)
+        message.answer.feed(message.step.text)
 
     async def on_turn_ended(self, message: TurnEnded) -> None:
         answer, result, error = message.answer, message.result, message.error
