@@ -43,7 +43,7 @@ DEMO_RAM = 400
 """RAM of each demo process, in tokens: small enough that a few notes fill it."""
 DEMO_CTX = 2048
 DEMO_MAX_TOKENS = 160
-STEP_DELAY = 6.0
+STEP_DELAY = 8.0
 """Seconds each step stays on screen once it is done, before the next one starts."""
 TYPE_DELAY = 0.025
 """Seconds per typed character: fast, but the audience sees the command being typed."""
@@ -91,7 +91,8 @@ class DemoDriver:
                 self.step = n
                 self.shell.caption(f"{n}/{len(STEPS)} · {step.title}", step.caption)
                 await step.run(self)
-                await self.pause(0.3)  # let the panels redraw before the screenshot
+                # Let the panels redraw and the conversation scroll before the screenshot.
+                await asyncio.sleep(0.3 if self.options.screenshots or self.options.step_delay else 0)
                 self.screenshot(f"demo-{n}-{step.slug}.svg", f"llmos demo · {n}. {step.title}")
                 await self.wait_next(self.options.step_delay, "the end" if n == len(STEPS) else "next step")
             self.shell.caption("That was llmos", "The shell is yours now: ask anything, /help lists the "

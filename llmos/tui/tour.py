@@ -134,8 +134,8 @@ async def step_files(d: DemoDriver) -> None:
     files = [p for p in shell.proc.space.pages if p.origin is Origin.FILE]
     injected = next((p for p in files if INJECTED in p.source), None)
     if injected is not None:
-        await shell.system(Panel(Text(render(injected)), title="what the CPU read: the file excerpt, fenced "
-                                 "and labelled as untrusted data", title_align="left", border_style="yellow"))
+        await shell.system(Panel(Text(render(injected)), title="what the CPU read: fenced, labelled untrusted",
+                                 title_align="left", border_style="yellow"))
     else:
         await shell.system("no excerpt of the planted note was paged in for this question")
     d.facts.update(files_indexed=report.files_indexed if report else 0, file_pages=len(files),
