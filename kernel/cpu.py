@@ -46,6 +46,9 @@ class Step:
     """The text this token completes (may be "" while a UTF-8 character is split across tokens)."""
     top: list[tuple[str, float]] | None = None
     """The five most likely next tokens and their probabilities, when asked for."""
+    blocked: str = ""
+    """Not a token: the CPU cannot go on for now, and why (a remote CPU that stopped
+    answering). The generation resumes by itself; the kernel shows the process BLOCKED."""
 
 
 @dataclass
@@ -92,6 +95,9 @@ class CPU(ABC):
     """Whether ``snapshot``/``restore`` save real KV state (a remote CPU cannot)."""
     max_batch: int = 1
     """How many processes the CPU can run in one batch (1: no batching)."""
+    preemptible: bool = True
+    """Whether a generation may be paused at a quantum's end for another process (a remote
+    CPU runs each generation to its end: see ``kernel/remote.py``)."""
 
     @abstractmethod
     def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
@@ -283,6 +289,26 @@ BLOCK = 64
 CHATML = ("<|im_start|>{role}\n{text}<|im_end|>\n", "<|im_start|>assistant\n")
 
 
+def split_template(template: str, eos: str, bos: str) -> tuple:
+    """A Jinja chat template cut into per-message pieces: ``(plain, render, sys_only,
+    generation_prompt)`` as ``format_message`` uses them. Raises where the template is not
+    additive (rendering [system, msg] does not start with rendering [system])."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    plain = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False)
+    gen = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=True)
+
+    def render(fmt, msgs):
+        return fmt(messages=[{"role": r, "content": c} for r, c in msgs]).prompt
+
+    sys_only = render(plain, [("system", "S")])
+    with_user = render(plain, [("system", "S"), ("user", "U")])
+    with_gen = render(gen, [("system", "S"), ("user", "U")])
+    if not (with_user.startswith(sys_only) and with_gen.startswith(with_user)):
+        raise ValueError("template is not additive")
+    return plain, render, sys_only, with_gen[len(with_user):]
+
+
 class LlamaCPU(CPU):
     """A GGUF run in-process by llama-cpp-python."""
 
@@ -361,8 +387,6 @@ class LlamaCPU(CPU):
         and take the difference; where that is not a clean prefix (an exotic
         template), fall back to ChatML.
         """
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         template = self.llm.metadata.get("tokenizer.chat_template")
         self.template_source = "gguf" if template else "chatml (the GGUF has no chat template)"
         self._fmt = None
@@ -371,18 +395,7 @@ class LlamaCPU(CPU):
         eos = self.detokenize([self.llm.token_eos()]) if self.llm.token_eos() >= 0 else ""
         bos = self.detokenize([self.llm.token_bos()]) if self.llm.token_bos() >= 0 else ""
         try:
-            plain = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False)
-            gen = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=True)
-
-            def render(fmt, msgs):
-                return fmt(messages=[{"role": r, "content": c} for r, c in msgs]).prompt
-
-            sys_only = render(plain, [("system", "S")])
-            with_user = render(plain, [("system", "S"), ("user", "U")])
-            with_gen = render(gen, [("system", "S"), ("user", "U")])
-            if not (with_user.startswith(sys_only) and with_gen.startswith(with_user)):
-                raise ValueError("template is not additive")
-            self._fmt = (plain, render, sys_only, with_gen[len(with_user):])
+            self._fmt = split_template(template, eos, bos)
             self.template_source = "gguf"
         except Exception as exc:  # a template we cannot split: say so, use ChatML
             self.template_source = f"chatml (GGUF template unusable: {type(exc).__name__})"

@@ -49,6 +49,8 @@ class Process:
     """Why a BLOCKED process waits (shown by ps)."""
     interrupted: bool = False
     """Restored after llmos died while this process was generating."""
+    core: int = 0
+    """Which CPU (core) the kernel placed this process on."""
 
     @property
     def alive(self) -> bool:
@@ -65,5 +67,5 @@ class Process:
             "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
             "cpu_s": round(self.cpu_s, 3), "switches": self.switches,
             "page_faults": s.faults, "evictions": s.evictions, "blocked_on": self.blocked_on,
-            "grants": sorted(self.grants), "interrupted": self.interrupted,
+            "grants": sorted(self.grants), "interrupted": self.interrupted, "core": self.core,
         }

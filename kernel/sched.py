@@ -33,6 +33,11 @@ Greedy output is the same either way; only the cost differs.
 The safe point for a switch is right after a token was sampled and handed
 out, before it is evaluated: the snapshot then holds exactly the job's
 context, and the job's next step evaluates that token and samples the next.
+
+A remote CPU (``kernel/remote.py``) has no KV state to save and cannot pause a
+stream, so its jobs run with its own ``stream`` to their end, one after the
+other; several servers are several cores, one ``Scheduler`` each (the kernel
+places processes on them).
 """
 
 from __future__ import annotations
@@ -493,7 +498,10 @@ class Scheduler:
     def _run_quantum(self, job: Job, limit: int | None = None) -> bool:
         """Run ``job`` for up to one quantum (or ``limit`` tokens). True when it finished."""
         self._switch_to(job)
-        if job.stream is None:
+        if job.stream is None and not hasattr(self.cpu, "decoding"):
+            # A CPU without sequence control (a remote server): its own stream, to the end.
+            job.stream = iter(self.cpu.stream(job.tokens, result=job.result, cancel=job.cancel, **job.params))
+        elif job.stream is None:
             # A new job: the CPU's prefill keeps the longest prefix the context already
             # holds (shared system prompts are not re-read).
             job.decoding = self.cpu.decoding(job.tokens, result=job.result, cancel=job.cancel, **job.params)
@@ -509,10 +517,12 @@ class Scheduler:
                 if step is None:
                     return True
                 job.loop.call_soon_threadsafe(job.queue.put_nowait, step)
+                if step.blocked:  # not a token: the CPU waits for its server
+                    continue
                 produced += 1
                 if limit is not None and produced >= limit:
                     return False
-                if produced >= self.quantum and self._others_ready(job):
+                if produced >= self.quantum and self.cpu.preemptible and self._others_ready(job):
                     return False
         finally:
             spent = time.perf_counter() - started

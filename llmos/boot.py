@@ -3,14 +3,31 @@
 The shell and the plain commands both boot through here, so the first use of
 the default model (joining and verifying 491 MB) shows a progress bar on
 stderr whichever way llmos was started.
+
+Remote CPUs are chosen by configuration, first found wins: ``--cpu-url``
+(repeatable; the CLI puts it in ``LLMOS_CPU_URL``), ``LLMOS_CPU_URL`` (URLs
+separated by spaces or commas), or config.toml::
+
+    [cpu]
+    url = ["http://10.0.0.5:8080", "http://10.0.0.6:8080"]   # or one string
+    timeout = 60      # seconds to connect, or to wait for the next token
+    retry = 600       # give up on a dead server after this long (default: never)
+
+    [disk]
+    url = "http://10.0.0.7:8000"   # a Chroma server (see memory/disk.py)
+
+With URLs, ``--model`` is ignored: the server runs its own model.
 """
 
 from __future__ import annotations
 
 import sys
 
+import os
+
+from llmos.errors import UsageError
 from llmos.kernel import models
-from llmos.kernel.cpu import LlamaCPU
+from llmos.kernel.cpu import CPU, LlamaCPU
 
 
 def needs_join(name: str | None) -> bool:
@@ -22,7 +39,10 @@ def needs_join(name: str | None) -> bool:
 
 
 def resolve_model(name: str | None, *, quiet: bool = False, progress=None):
-    """The model's path, joining the default model's parts on first use (with a progress bar)."""
+    """The model's path, joining the default model's parts on first use (with a progress bar).
+    None when remote CPUs are configured: the server runs its own model, nothing is joined."""
+    if cpu_urls():
+        return None
     if progress is not None or not needs_join(name):
         return models.resolve(name, progress=progress)
     if quiet or not sys.stderr.isatty():
@@ -50,10 +70,75 @@ def _plain_progress():
     return progress
 
 
+def _cpu_config() -> dict:
+    from llmos.paths import load_config
+
+    cpu = load_config().get("cpu", {})
+    return cpu if isinstance(cpu, dict) else {}
+
+
+def cpu_urls(urls: list[str] | None = None) -> list[str]:
+    """The remote CPUs to use ([] for the embedded one). See the module docstring."""
+    if urls:
+        return list(urls)
+    env = os.environ.get("LLMOS_CPU_URL", "").replace(",", " ").split()
+    if env:
+        return env
+    url = _cpu_config().get("url", [])
+    found = [url] if isinstance(url, str) else url
+    if not isinstance(found, list) or not all(isinstance(u, str) for u in found):
+        raise UsageError('config.toml: [cpu] url must be a URL or a list of URLs like "http://host:8080"')
+    return [u for u in found if u.strip()]
+
+
+def _seconds(value, what: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0:
+        raise UsageError(f"{what} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def cpu_timeout(value: float | None = None) -> float:
+    """``--cpu-timeout``, else ``LLMOS_CPU_TIMEOUT``, else ``[cpu] timeout``, else 60 s."""
+    from llmos.kernel.remote import DEFAULT_TIMEOUT
+
+    for candidate, what in ((value, "--cpu-timeout"), (os.environ.get("LLMOS_CPU_TIMEOUT"), "LLMOS_CPU_TIMEOUT"),
+                            (_cpu_config().get("timeout"), "config.toml [cpu] timeout")):
+        seconds = _seconds(candidate, what)
+        if seconds is not None:
+            return seconds
+    return DEFAULT_TIMEOUT
+
+
+def load_remote(urls: list[str], *, n_ctx: int | None = None, timeout: float | None = None) -> list[CPU]:
+    """One ``RemoteCPU`` per URL: the cores. They share the first one's tokenizer, so every
+    page is counted once and any core can render any process's prompt."""
+    from llmos.kernel.remote import RemoteCPU
+
+    timeout = cpu_timeout(timeout)
+    retry = _seconds(_cpu_config().get("retry"), "config.toml [cpu] retry")
+    first = RemoteCPU(urls[0], n_ctx=n_ctx, timeout=timeout, retry_s=retry)
+    return [first] + [RemoteCPU(u, n_ctx=n_ctx, timeout=timeout, retry_s=retry, tokenizer=first.tokenizer)
+                      for u in urls[1:]]
+
+
 def load_cpu(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = False,
-             progress=None) -> LlamaCPU:
+             progress=None, urls: list[str] | None = None,
+             timeout: float | None = None) -> CPU | list[CPU]:
     """Boot the CPU. ``progress(done, total)`` is called while the default model is joined
-    on first use (the shell draws it); without it, a bar goes to stderr."""
+    on first use (the shell draws it); without it, a bar goes to stderr.
+
+    With remote CPUs configured (``urls``, or see ``cpu_urls``): a ``RemoteCPU``, or a
+    list of them when there are several (the cores; ``Kernel`` takes either)."""
+    remote = cpu_urls(urls)
+    if remote:
+        cores = load_remote(remote, n_ctx=n_ctx, timeout=timeout)
+        return cores[0] if len(cores) == 1 else cores
     path = resolve_model(name, quiet=quiet, progress=progress)
     label = models.effective_name(name)
     return LlamaCPU(path, n_ctx=n_ctx, name=label if label in models.KNOWN else None)

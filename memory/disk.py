@@ -7,7 +7,9 @@ figures ``llmos df`` prints.
 
 By default the disk is embedded, ``chromadb.PersistentClient`` on
 ``<data dir>/disk``; with ``url`` it is a Chroma server reached through
-``chromadb.HttpClient`` (scale-out). Every collection uses the offline MiniLM
+``chromadb.HttpClient`` (scale-out). ``Disk()`` with neither uses the
+configured server when there is one (``configured_url``: ``LLMOS_DISK_URL``,
+else ``[disk] url`` in config.toml), so every part of llmos uses the same disk. Every collection uses the offline MiniLM
 embedding function from ``embed.py`` and cosine distance (0 = same meaning,
 2 = opposite); vectors are computed here, in this process, for both kinds.
 
@@ -65,6 +67,21 @@ class CollectionStats:
     """Size of the whole persistent directory (all collections); None on a server."""
 
 
+def configured_url() -> str | None:
+    """The Chroma server the user configured: ``LLMOS_DISK_URL``, else ``[disk] url`` in
+    config.toml; None for the embedded disk. (``--disk-url`` sets ``LLMOS_DISK_URL``.)"""
+    url = os.environ.get("LLMOS_DISK_URL", "").strip()
+    if url:
+        return url
+    from llmos.paths import load_config
+
+    disk = load_config().get("disk", {})
+    url = disk.get("url") if isinstance(disk, dict) else None
+    if url is not None and not isinstance(url, str):
+        raise UsageError("config.toml: [disk] url must be a string like \"http://host:8000\"")
+    return url.strip() or None if url else None
+
+
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:200] if lines else type(exc).__name__
@@ -74,6 +91,8 @@ class Disk:
     """The llmos disk: a chromadb client and its collections."""
 
     def __init__(self, path: Path | None = None, *, url: str | None = None) -> None:
+        if path is None and url is None:
+            url = configured_url()
         self.path: Path | None = None
         self.url: str | None = url
         self._collections: dict[str, Any] = {}

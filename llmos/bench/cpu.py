@@ -5,6 +5,11 @@ one command, alternating (raw, llmos, raw, llmos, ...) so that machine noise
 hits both alike; the medians are compared. ``cold_first_token_s`` is timed
 in a fresh Python process: import, load the model, restore the hibernated
 prefix, and produce the first token of an answer to a short question.
+
+With ``--cpu-url`` the CPU is that server and the same fields are reported:
+``raw_tok_s`` is then the server's own stream read by a plain HTTP client
+(no kernel), ``llmos_tok_s`` the same answer through the kernel and
+``RemoteCPU``, so a remote CPU compares with the embedded one field by field.
 """
 
 from __future__ import annotations
@@ -51,6 +56,27 @@ def raw_tok_s(llm, tokens: list[int], n: int) -> tuple[float, int]:
     return (count - 1) / (time.perf_counter() - t_first), count
 
 
+def raw_remote_tok_s(cpu, tokens: list[int], n: int) -> tuple[float, int]:
+    """Decode speed of the server's stream read directly (greedy), first token excluded."""
+    import json as _json
+
+    body = {"prompt": cpu.detokenize(tokens), "max_tokens": n, "temperature": 0.0, "repeat_penalty": 1.0,
+            "stream": True}
+    count, t_first = 0, None
+    with cpu._client.stream("POST", cpu.url + "/v1/completions", json=body) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                continue
+            if (_json.loads(line[5:])["choices"][0].get("text") or "") == "":
+                continue
+            if count == 0:
+                t_first = time.perf_counter()
+            count += 1
+    if count < 2:
+        return 0.0, count
+    return (count - 1) / (time.perf_counter() - t_first), count
+
+
 def llmos_tok_s(kernel, system: str, n: int) -> tuple[float, int]:
     from llmos.kernel.cpu import Generation
 
@@ -85,24 +111,31 @@ def run(model: str | None, n: int = 128, rounds: int = 3) -> dict:
     from llmos.kernel.kernel import Kernel
 
     cpu = load_cpu(model, quiet=True)
+    cpu = cpu[0] if isinstance(cpu, list) else cpu  # several --cpu-url: the first one is measured
+    remote = not cpu.can_snapshot
     prompt = cpu.chat_tokens([("system", SYSTEM), ("user", QUESTION)])
     raw, ours, counts = [], [], set()
     kernel = Kernel(cpu, lock=False)
     try:
         for _ in range(rounds):
-            cpu.restore(Snapshot(b"", []))
-            speed, count = raw_tok_s(cpu.llm, prompt, n)
+            if remote:
+                speed, count = raw_remote_tok_s(cpu, prompt, n)
+            else:
+                cpu.restore(Snapshot(b"", []))
+                speed, count = raw_tok_s(cpu.llm, prompt, n)
             raw.append(speed)
             counts.add(count)
-            cpu.restore(Snapshot(b"", []))
+            if not remote:
+                cpu.restore(Snapshot(b"", []))
             speed, count = llmos_tok_s(kernel, SYSTEM, n)
             ours.append(speed)
             counts.add(count)
     finally:
         kernel.close()
     r, o = statistics.median(raw), statistics.median(ours)
-    result = {"model": cpu.name, "threads": cpu.n_threads, "tokens": sorted(counts), "rounds": rounds,
-              "raw_tok_s": round(r, 2), "llmos_tok_s": round(o, 2), "ratio": round(o / r, 3)}
+    result = {"model": cpu.name, "threads": getattr(cpu, "n_threads", None), "tokens": sorted(counts),
+              "rounds": rounds, "raw_tok_s": round(r, 2), "llmos_tok_s": round(o, 2),
+              "ratio": round(o / r, 3) if r else 0.0, "cpu_url": getattr(cpu, "url", None)}
     result.update(cold_first_token(model))
     return result
 
@@ -119,5 +152,7 @@ def add_parser(sub) -> None:
     p.add_argument("--tokens", type=int, default=128)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--model")
+    p.add_argument("--cpu-url", action="append", metavar="URL", help="measure this OpenAI-compatible server")
+    p.add_argument("--cpu-timeout", type=float, metavar="S")
     p.add_argument("--json", action="store_true")
     p.set_defaults(bench=main)

@@ -1,7 +1,9 @@
 """``llmos bench sched``: N processes sharing the CPU vs one alone.
 
 One process answers alone; then N processes answer the same question at
-once (so each has the same work as the one alone), under the chosen policy. ``aggregate_tok_s`` is all
+once (so each has the same work as the one alone), under the chosen policy.
+With several ``--cpu-url`` the machine has several cores (one per server) and
+the N processes are spread over them; ``cores`` and ``per_core_tokens`` say how. ``aggregate_tok_s`` is all
 tokens over the wall time of the concurrent run; ``fairness`` is the
 smallest share of CPU time any process got over the largest.
 """
@@ -28,8 +30,20 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch:
     from llmos.boot import load_cpu
     from llmos.kernel.kernel import Kernel
 
-    cpu = load_cpu(model, quiet=True)
-    kernel = Kernel(cpu, lock=False, quantum=quantum, policy=policy, batch=batch)
+    cores = load_cpu(model, quiet=True)
+    kernel = Kernel(cores, lock=False, quantum=quantum, policy=policy, batch=batch)
+    cpu = kernel.cpu
+
+    def total(attr: str) -> int:
+        return sum(getattr(s.stats, attr) for s in kernel.cores)
+
+    def cpu_s() -> dict[int, float]:
+        out: dict[int, float] = {}
+        for s in kernel.cores:
+            for pid, sec in s.stats.per_pid_cpu_s.items():
+                out[pid] = out.get(pid, 0.0) + sec
+        return out
+
     try:
         alone = kernel.spawn("bench", "You are a helpful assistant.")
         started = time.perf_counter()
@@ -37,9 +51,10 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch:
         single = single_tokens / (time.perf_counter() - started)
         kernel.kill(alone.pid)
         group = [kernel.spawn("bench", "You are a helpful assistant.") for _ in range(procs)]
-        before = dict(kernel.sched.stats.per_pid_cpu_s)
-        switches = kernel.sched.stats.switches
-        batches = kernel.sched.stats.batches
+        before = cpu_s()
+        switches = total("switches")
+        batches = total("batches")
+        core_tokens = [s.stats.tokens for s in kernel.cores]
 
         async def together():
             return await asyncio.gather(*(_answer(kernel, p, QUESTIONS[0], n) for p in group))
@@ -47,7 +62,8 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch:
         started = time.perf_counter()
         counts = asyncio.run(together())
         wall = time.perf_counter() - started
-        shares = [kernel.sched.stats.per_pid_cpu_s.get(p.pid, 0.0) - before.get(p.pid, 0.0) for p in group]
+        after = cpu_s()
+        shares = [after.get(p.pid, 0.0) - before.get(p.pid, 0.0) for p in group]
         per_token = [s / c for s, c in zip(shares, counts) if c]
     finally:
         kernel.close()
@@ -56,8 +72,9 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch:
             "aggregate_tok_s": round(sum(counts) / wall, 2), "ratio": round(sum(counts) / wall / single, 3),
             "fairness": round(min(shares) / max(shares), 3) if max(shares) else 0.0,
             "cpu_s_per_token_spread": round(min(per_token) / max(per_token), 3) if per_token else 0.0,
-            "switches": kernel.sched.stats.switches - switches, "batch": kernel.sched.batch,
-            "batched_rounds": kernel.sched.stats.batches - batches}
+            "switches": total("switches") - switches, "batch": kernel.sched.batch,
+            "batched_rounds": total("batches") - batches, "cores": len(kernel.cores),
+            "per_core_tokens": [s.stats.tokens - t for s, t in zip(kernel.cores, core_tokens)]}
 
 
 def main(args) -> int:
@@ -74,5 +91,8 @@ def add_parser(sub) -> None:
     p.add_argument("--policy", choices=["rr", "priority"], default="rr")
     p.add_argument("--batch", type=int, default=4, help="most processes per batched round (1: no batching)")
     p.add_argument("--model")
+    p.add_argument("--cpu-url", action="append", metavar="URL",
+                   help="an OpenAI-compatible server as a CPU core (repeat: several cores)")
+    p.add_argument("--cpu-timeout", type=float, metavar="S")
     p.add_argument("--json", action="store_true")
     p.set_defaults(bench=main)
