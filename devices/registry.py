@@ -22,6 +22,12 @@ device whose keys are the device's constructor arguments (``[devices.files]
 roots = ["~/notes"]``, ``[devices.web] allow_private = true``,
 ``[devices.python] memory_mb = 256``), plus ``risk`` to change a device's
 risk for this user (``[devices.shell] risk = "deny"``).
+
+MCP servers listed in config.toml's ``[mcp.servers]`` table are a device bus
+(``devices/mcp.py``): each tool of each server is a device named
+``mcp.<server>.<tool>``. Listing never starts a server: until a server has
+been used (or :meth:`Registry.discover` started it) it is one row,
+``mcp.<server>.*``; ``get`` of one of its tools starts it.
 """
 
 from __future__ import annotations
@@ -96,20 +102,29 @@ def _allowed() -> set[str] | None:
 class Registry:
     """Finds devices by name. ``config`` is the ``[devices]`` table; ``disk`` goes to ``search``."""
 
-    def __init__(self, config: dict[str, Any] | None = None, *, disk: Any = None) -> None:
+    def __init__(self, config: dict[str, Any] | None = None, *, disk: Any = None,
+                 mcp: dict[str, Any] | None = None) -> None:
+        from llmos.devices.mcp import Bus
+
         self.config = dict(config or {})
         self.disk = disk
         self._devices: dict[str, Device] = {}
         self._broken: dict[str, str] = {}
         self._plugins: dict[str, _Plugin] | None = None
+        self.mcp = Bus(mcp, self.config)
+        """The MCP servers (``[mcp.servers]`` of config.toml) whose tools are devices ``mcp.<server>.<tool>``."""
 
     @classmethod
     def from_config(cls, *, disk: Any = None) -> Registry:
-        """A registry configured by the user's config.toml ``[devices]`` table."""
+        """A registry configured by the user's config.toml: ``[devices]`` and ``[mcp.servers]``."""
         from llmos.paths import load_config
 
-        devices = load_config().get("devices", {})
-        return cls(devices if isinstance(devices, dict) else {}, disk=disk)
+        config = load_config()
+        devices = config.get("devices", {})
+        mcp = config.get("mcp", {})
+        servers = mcp.get("servers", {}) if isinstance(mcp, dict) else {}
+        return cls(devices if isinstance(devices, dict) else {}, disk=disk,
+                   mcp=servers if isinstance(servers, dict) else {})
 
     # -- finding ---------------------------------------------------------------
 
@@ -152,11 +167,40 @@ class Registry:
             else:
                 error = plugin.error or self._broken.get(key)
                 rows.append(DeviceInfo(key, None, plugin.source, plugin.summary, key in self._broken, error))
+        return rows + self._mcp_rows()
+
+    def _mcp_rows(self) -> list[DeviceInfo]:
+        """One row per tool of each MCP server that is running; one ``mcp.<server>.*`` row for a server
+        not started yet (listing never starts one) or one that is misconfigured."""
+        from llmos.devices.mcp import PREFIX
+
+        rows = []
+        for server, why in sorted(self.mcp.broken.items()):
+            rows.append(DeviceInfo(f"{PREFIX}{server}.*", None, "mcp (config)", "MCP server", False, why))
+        for server, connection in sorted(self.mcp.connections.items()):
+            config = connection.config
+            if connection.tools is None:
+                rows.append(DeviceInfo(f"{PREFIX}{server}.*", config.risk, config.where,
+                                       "MCP server, not started yet: its tools are listed once it runs "
+                                       "(llmos devices starts it)", False, connection.last_error))
+                continue
+            for tool in connection.tools:
+                name = f"{PREFIX}{server}.{tool.name}"
+                try:
+                    risk = self.mcp.risk(config, tool.name)
+                except DeviceError as exc:
+                    risk, tool.error = None, str(exc)
+                rows.append(DeviceInfo(name, risk, config.where, tool.description, True, tool.error))
         return rows
+
+    def discover(self, timeout: float | None = None) -> dict[str, str]:
+        """Start the configured MCP servers so that :meth:`list` shows their tools (``llmos devices``);
+        {server: why} for those that did not start. Nothing else calls this: listing stays instant."""
+        return self.mcp.discover(timeout)
 
     def names(self) -> list[str]:
         """Names of the devices that can be used (not broken or blocked as far as known)."""
-        return [row.name for row in self.list() if row.error is None]
+        return [row.name for row in self.list() if row.error is None and not row.name.endswith(".*")]
 
     def get(self, name: str) -> Device:
         """The device called ``name``, imported and configured on first use; DeviceError if
@@ -166,12 +210,15 @@ class Registry:
             return device
         if name in self._broken:
             raise DeviceError(f"device {name!r} is broken: {self._broken[name]}")
+        if name.startswith("mcp."):
+            return self.mcp.get(name)  # not cached here: the bus caches tools and restarts crashed servers
         if name in BUILTINS:
             device = self._make(name, BUILTIN, lambda: _load_class(BUILTINS[name]))
         else:
             plugin = self.plugins().get(name)
             if plugin is None:
-                known = ", ".join(sorted(set(BUILTINS) | {k for k, p in self.plugins().items() if not p.error}))
+                known = ", ".join(sorted(set(BUILTINS) | {k for k, p in self.plugins().items() if not p.error}
+                                         | {f"mcp.{s}.*" for s in self.mcp.connections}))
                 raise DeviceError(f"no device named {name!r}; known devices: {known} (see: llmos devices)")
             if plugin.error:
                 raise DeviceError(f"device {name!r} ({plugin.source}) cannot be used: {plugin.error}")

@@ -6,8 +6,15 @@ the user as the approver: a ``safe`` device runs at once, an ``ask`` device
 first shows the exact call and waits for ``y`` on the terminal (or runs with
 ``--yes``; with no terminal and no ``--yes`` it refuses), a ``deny`` device
 never runs. Every attempt, refused ones included, goes to the journal's
-device audit with who approved it. ``llmos device info NAME`` shows a
-device's argument schema.
+device audit with who approved it (the caller shows as ``user (llmos device
+call)`` in ``llmos dmesg``). ``llmos device info NAME`` shows a device's
+argument schema.
+
+MCP tools are devices ``mcp.<server>.<tool>`` (``devices/mcp.py``): ``llmos
+devices`` starts the configured MCP servers, each within ``--start-timeout``
+seconds, to list their tools (``--no-start`` lists each server as one row
+instead); ``llmos device call mcp.notes.add --args ...`` starts the one server
+it needs.
 """
 
 from __future__ import annotations
@@ -26,7 +33,12 @@ def _registry():
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    rows = [row.as_dict() for row in _registry().list()]
+    registry = _registry()
+    if not args.no_start:
+        # MCP servers say what tools they have only once they run: start them (all at once, each
+        # within --start-timeout); one that does not start is one row with the reason.
+        registry.discover(args.start_timeout)
+    rows = [row.as_dict() for row in registry.list()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -87,7 +99,11 @@ def cmd_device_call(args: argparse.Namespace) -> int:
         raise UsageError(f"--args is not JSON ({exc.msg} at {exc.pos}); example: --args '{{\"expr\": \"1+2\"}}'")
     if not isinstance(call_args, dict):
         raise UsageError("--args must be a JSON object, like '{\"expr\": \"1+2\"}'")
-    device = _registry().get(args.name)
+    try:
+        device = _registry().get(args.name)
+    except DeviceError as exc:  # unknown, broken, or an MCP server that did not start: audited too
+        _audit(args.name, call_args, "", 0, 0.0, str(exc))
+        raise
     try:
         approved_by = approve(device, call_args, args.yes)
     except DeviceError as exc:
@@ -127,6 +143,10 @@ def cmd_device(args: argparse.Namespace) -> int:
 def add_parsers(sub) -> dict:
     p = sub.add_parser("devices", help="list devices (tools): name, risk, source package, description")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--no-start", action="store_true",
+                   help="do not start MCP servers to list their tools (each is one row, mcp.SERVER.*)")
+    p.add_argument("--start-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds each MCP server may take to start and list its tools (default 10)")
     p = sub.add_parser("device", help="use one device: call it (the ioctl of llmos) or show its arguments")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     call = actions.add_parser("call", help="call a device once and print its result")

@@ -51,6 +51,8 @@ from llmos.paths import data_dir
 
 SCHEMA_VERSION = 1
 DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
+USER_CALLER = "user (llmos device call)"
+"""Who pid 0 is in the device audit: the user at the command line."""
 MAX_QUERY_TERMS = 32
 """Longer queries keep their first 32 distinct terms: bounded search cost."""
 
@@ -476,14 +478,20 @@ class Journal:
             )
 
     def audit_log(self, limit: int = 100) -> list[dict]:
-        """The last ``limit`` device calls, newest first."""
+        """The last ``limit`` device calls, newest first. ``who`` names the caller: ``pid N (app)``
+        for a process, ``user (llmos device call)`` for pid 0, the command line."""
         with self._tx(atomic=False) as db:
             rows = db.execute(
-                "SELECT time, pid, device, args, approved_by, result_bytes, duration_s, error "
-                "FROM audit ORDER BY n DESC LIMIT ?", (limit,),
+                "SELECT a.time, a.pid, a.device, a.args, a.approved_by, a.result_bytes, a.duration_s, a.error, "
+                "p.app FROM audit a LEFT JOIN processes p ON p.pid = a.pid ORDER BY a.n DESC LIMIT ?", (limit,),
             ).fetchall()
         keys = ("time", "pid", "device", "args", "approved_by", "result_bytes", "duration_s", "error")
-        return [dict(zip(keys, r[:3] + (json.loads(r[3]),) + r[4:])) for r in rows]
+        out = []
+        for r in rows:
+            row = dict(zip(keys, r[:3] + (json.loads(r[3]),) + r[4:8]))
+            row["who"] = USER_CALLER if r[1] == 0 else f"pid {r[1]}" + (f" ({r[8]})" if r[8] else "")
+            out.append(row)
+        return out
 
     def log(self, level: str, message: str) -> None:
         """Append one line to the kernel log."""
