@@ -21,12 +21,31 @@ _EXPORTS = {
     "Trust": "llmos.memory.page",
     "CPU": "llmos.kernel.cpu",
     "LlamaCPU": "llmos.kernel.cpu",
+    # the plugin SDK (docs/plugins.md): an app ...
+    "App": "llmos.apps.sdk",
+    "Manifest": "llmos.apps.sdk",
+    "Sys": "llmos.apps.sdk",
+    "Reply": "llmos.apps.sdk",
+    "DeviceReply": "llmos.apps.sdk",
+    "AppResult": "llmos.apps.sdk",
+    "AppError": "llmos.apps.sdk",
+    "launch": "llmos.apps.launch",
+    "run_app": "llmos.apps.launch",
+    # ... and a device
+    "Device": "llmos.devices.base",
+    "DeviceResult": "llmos.devices.base",
+    "Risk": "llmos.devices.base",
+    "DeviceError": "llmos.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from llmos.errors import LlmosError as LlmosError
+    from llmos.apps.launch import launch as launch, run_app as run_app
+    from llmos.apps.sdk import (App as App, AppError as AppError, AppResult as AppResult,
+                                DeviceReply as DeviceReply, Manifest as Manifest, Reply as Reply, Sys as Sys)
+    from llmos.devices.base import Device as Device, DeviceResult as DeviceResult, Risk as Risk
+    from llmos.errors import DeviceError as DeviceError, LlmosError as LlmosError
     from llmos.kernel.cpu import CPU as CPU, LlamaCPU as LlamaCPU
     from llmos.memory.page import Origin as Origin, Page as Page, Trust as Trust
 
