@@ -1,8 +1,10 @@
 """The kernel: the CPU, RAM, disk and process table put together.
 
-``Kernel`` owns one CPU (behind the scheduler), the journal, the disk (opened
+``Kernel`` owns the CPU (behind the scheduler), the journal, the disk (opened
 lazily: a conversation that never swaps never loads chromadb), the pager, and
-the processes. Apps and the shell use it through a handful of calls:
+the processes. Given several CPUs (remote servers, or several models of the
+same vocabulary), it has several cores: one scheduler each, and a new process
+is placed on the core with the fewest live processes (``ps`` shows its core). Apps and the shell use it through a handful of calls:
 
 - ``spawn(app, system)`` makes a process whose first page is its pinned
   system prompt;
@@ -22,7 +24,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,9 +48,12 @@ class LazySwap:
     something is first swapped out or there is something on disk to search."""
 
     def __init__(self, journal: Journal, disk_path: Path | None, disk_url: str | None, signal: str) -> None:
+        from llmos.memory.disk import configured_url
+
         self.journal = journal
         self.disk_path = disk_path or data_dir() / "disk"
-        self.disk_url = disk_url
+        # No explicit disk: the configured one (LLMOS_DISK_URL or config.toml), if any.
+        self.disk_url = disk_url if disk_url is not None or disk_path is not None else configured_url()
         self.signal = signal
         self._swap = None
 
@@ -105,14 +110,19 @@ MAX_CALLS_PER_TURN = 4
 
 
 class Kernel:
-    def __init__(self, cpu: CPU, *, ram: int | None = None, reserve: int = DEFAULT_RESERVE,
+    def __init__(self, cpu: CPU | Sequence[CPU], *, ram: int | None = None, reserve: int = DEFAULT_RESERVE,
                  journal: Journal | None = None, disk_path: Path | None = None,
                  disk_url: str | None = None, quantum: int = 32, policy: str = "rr",
                  signal: str = "hybrid", lock: bool = True, devices=None, batch: int = 4,
                  approver: Callable[[Approval], Awaitable[bool]] | None = None) -> None:
-        self.cpu = cpu
-        self.reserve = min(reserve, cpu.n_ctx // 4)
-        self.ram = min(ram or cpu.n_ctx - self.reserve, cpu.n_ctx - self.reserve)
+        self.cpus: list[CPU] = list(cpu) if isinstance(cpu, (list, tuple)) else [cpu]
+        if not self.cpus:
+            raise UsageError("a kernel needs at least one CPU")
+        cpu = self.cpu = self.cpus[0]
+        """Core 0, whose tokenizer and template every core shares."""
+        n_ctx = min(c.n_ctx for c in self.cpus)
+        self.reserve = min(reserve, n_ctx // 4)
+        self.ram = min(ram or n_ctx - self.reserve, n_ctx - self.reserve)
         if self.ram < 128:
             raise UsageError(f"RAM of {self.ram} tokens is too small to run a process (minimum 128)")
         if journal is None:
@@ -125,7 +135,9 @@ class Kernel:
         self.backing = LazySwap(journal, disk_path, disk_url, signal)
         self.listeners: list[Callable[[str, dict], None]] = []
         self.pager = Pager(self._encode, self.backing, on_event=self._pager_event)
-        self.sched = Scheduler(cpu, quantum=quantum, policy=policy, on_switch=self._switched, batch=batch)
+        self.cores = [Scheduler(c, quantum=quantum, policy=policy, on_switch=self._switched, batch=batch)
+                      for c in self.cpus]
+        self.sched = self.cores[0]
         self.procs: dict[int, Process] = {}
         self.traps = Traps()
         self.devices = devices
@@ -155,15 +167,29 @@ class Kernel:
             self.procs[new].switches += 1
         self.emit("switch", old=old, new=new, seconds=seconds, how=how)
 
-    def _encode(self, role: str, text: str) -> list[int]:
-        return self.cpu.tokenize(self.cpu.format_message(role, text))
+    def _encode(self, role: str, text: str, special: bool = True) -> list[int]:
+        """``text`` as one chat message, tokenized. ``special=False`` (the pager asks it for untrusted
+        pages): only the template's framing becomes control tokens; a ``<|im_start|>system`` inside
+        a document stays plain text and cannot open a fake turn (prompt-injection defence)."""
+        if special:
+            return self.cpu.tokenize(self.cpu.format_message(role, text))
+        mark = "\x00llmos-page-text\x00"
+        before, found, after = self.cpu.format_message(role, mark).partition(mark)
+        if not found:  # a template that does not keep the text verbatim: no way to split it
+            return self.cpu.tokenize(self.cpu.format_message(role, text))
+        return (self.cpu.tokenize(before) + self.cpu.tokenize(text, special=False)
+                + self.cpu.tokenize(after))
 
     # -- processes -----------------------------------------------------------------------
 
     def spawn(self, app: str = "chat", system: str = "", *, priority: int = 0,
-              grants: set[str] | None = None) -> Process:
+              grants: set[str] | None = None, ram: int | None = None) -> Process:
+        """``ram``: the process's RAM quota in tokens (an app's manifest asks for it); never more
+        than the kernel's RAM, and no less than the minimum a process needs."""
         pid = self.journal.new_pid()
-        proc = Process(pid, app, AddressSpace(pid, self.ram), priority=priority, grants=set(grants or ()))
+        budget = self.ram if ram is None else max(128, min(int(ram), self.ram))
+        proc = Process(pid, app, AddressSpace(pid, budget), priority=priority, grants=set(grants or ()),
+                       core=self._place())
         self.procs[pid] = proc
         self._save(proc)
         if proc.grants and self.devices is not None:
@@ -176,7 +202,7 @@ class Kernel:
                 # of the first turn; nothing waits for it here.
                 self._warmed = True
                 prefix = proc.space.prompt_tokens()
-                self.warm = self.sched.call(lambda cpu: hibernate.warm(cpu, prefix))
+                self.warm = self.cores[proc.core].call(lambda cpu: hibernate.warm(cpu, prefix))
         self.journal.log("info", f"spawn pid {pid} ({app})")
         self.emit("spawn", pid=pid, app=app)
         return proc
@@ -194,7 +220,7 @@ class Kernel:
             if rec.pid in self.procs:
                 continue
             proc = Process(rec.pid, rec.app, AddressSpace(rec.pid, self.ram), priority=rec.priority,
-                           grants=set(rec.info.get("grants", ())))
+                           grants=set(rec.info.get("grants", ())), core=self._place())
             for key in ("tokens_in", "tokens_out", "switches"):
                 setattr(proc, key, int(rec.info.get(key, 0)))
             proc.cpu_s = float(rec.info.get("cpu_s", 0.0))
@@ -212,6 +238,16 @@ class Kernel:
             restored.append(proc)
         return restored
 
+    def _place(self) -> int:
+        """The core for a new process: the one with the fewest live processes (lowest first)."""
+        if len(self.cores) == 1:
+            return 0
+        load = [0] * len(self.cores)
+        for p in self.procs.values():
+            if p.alive and p.core < len(load):
+                load[p.core] += 1
+        return load.index(min(load))
+
     def _save(self, proc: Process) -> None:
         self.journal.save_process(proc.pid, proc.app, proc.state.value, proc.priority, proc.info())
 
@@ -225,7 +261,7 @@ class Kernel:
         proc = self.procs.get(pid)
         if proc is None or not proc.alive:
             raise UsageError(f"no running process with pid {pid} (see: llmos ps)")
-        self.sched.forget(pid)
+        self.cores[proc.core].forget(pid)
         self.set_state(proc, ProcState.ZOMBIE)
         self.journal.log("info", f"kill pid {pid}; its pages stay in the journal")
         return proc
@@ -236,7 +272,7 @@ class Kernel:
         if proc is None or not proc.alive:
             raise UsageError(f"no running process with pid {pid} (see: llmos ps)")
         proc.priority = priority
-        self.sched.renice(pid, priority)
+        self.cores[proc.core].renice(pid, priority)
         self._save(proc)
         self.emit("state", pid=pid, state=proc.state.value)
         return proc
@@ -260,6 +296,27 @@ class Kernel:
 
     # -- one exchange --------------------------------------------------------------------
 
+    def grant(self, proc: Process, names) -> set[str]:
+        """Give a live process more devices (the user's ``/grant``): each must load, and a
+        pinned page teaches the call protocol for the whole new set (a process spawned with
+        devices has that in its system prompt). Returns the names that were new."""
+        if self.devices is None:
+            raise UsageError("this kernel has no device table (started without devices)")
+        if not proc.alive:
+            raise UsageError(f"process {proc.pid} has exited")
+        new = {str(n) for n in names} - proc.grants - {"recall"}
+        for name in sorted(new):
+            self.devices.get(name)  # unknown, broken or blocked: DeviceError says which and why
+        if not new:
+            return set()
+        proc.grants |= new
+        self._save(proc)
+        self.pager.admit(proc.space, Page(proc.pid, Origin.SYSTEM, syscall.prompt(self._specs(proc)),
+                                          pinned=True, source="grant"))
+        self.journal.log("info", f"pid {proc.pid}: granted {', '.join(sorted(new))}")
+        self.emit("state", pid=proc.pid, state=proc.state.value)
+        return new
+
     def add_page(self, proc: Process, origin: Origin, text: str, *, source: str = "") -> list[Page]:
         return self.pager.admit(proc.space, Page(proc.pid, origin, text, source=source))
 
@@ -271,7 +328,7 @@ class Kernel:
 
         A process with devices may answer with a system call: the kernel runs it,
         pages the result in, and the model continues, up to MAX_CALLS_PER_TURN
-        times. ``mode="required"`` constrains the first answer to a call.
+        times. ``mode="required"`` constrains the first answer to a device call.
         """
         if not proc.alive:
             raise UsageError(f"process {proc.pid} has exited")
@@ -288,8 +345,10 @@ class Kernel:
             for round_ in range(MAX_CALLS_PER_TURN + 1):
                 params = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop, top_n=top_n)
                 if calls:
-                    params["grammar"] = self._grammar(proc)
-                    params["lazy"] = None if (mode == "required" and round_ == 0) else syscall.TRIGGER
+                    forced = mode == "required" and round_ == 0
+                    # A forced call is a device call: the pager already recalls before every turn.
+                    params["grammar"] = self._grammar(proc, recall=not forced, lazy=not forced)
+                    params["lazy"] = None if forced else syscall.TRIGGER
                 elif grammar:
                     params["grammar"] = grammar
                 elif round_ > 0:
@@ -316,8 +375,9 @@ class Kernel:
                     break
                 page = await self.dispatch(proc, call)
                 # Small models tend to call again and again once they have a result; after a
-                # call that worked, the next round answers. A failed call may be retried.
-                calls = page.origin is Origin.KERNEL
+                # call that worked, the next round answers. A failed call may be retried, but
+                # not one the user refused: the user is asked once per turn, not nagged.
+                calls = page.origin is Origin.KERNEL and page.source != "refused"
         finally:
             self.traps.disarm(proc.pid, cancel)
 
@@ -327,7 +387,7 @@ class Kernel:
 
     # -- system calls --------------------------------------------------------------------
 
-    def _specs(self, proc: Process) -> list:
+    def _specs(self, proc: Process, recall: bool = True) -> list:
         """The granted devices that load; one that does not is logged and left out of the
         prompt and grammar (a call to it becomes an error page, not a crash)."""
         devices = []
@@ -336,13 +396,14 @@ class Kernel:
                 devices.append(self.devices.get(name))
             except Exception as exc:
                 self.journal.log("warn", f"pid {proc.pid}: device {name} unavailable: {exc}")
-        return syscall.specs(devices)
+        specs = syscall.specs(devices)
+        return specs if recall or not devices else [s for s in specs if s.name != "recall"]
 
-    def _grammar(self, proc: Process) -> str:
-        key = tuple(sorted(proc.grants))
+    def _grammar(self, proc: Process, recall: bool = True, lazy: bool = False) -> str:
+        key = (tuple(sorted(proc.grants)), recall, lazy)
         cache = self.__dict__.setdefault("_grammars", {})
         if key not in cache:
-            cache[key] = syscall.grammar(self._specs(proc))
+            cache[key] = syscall.grammar(self._specs(proc, recall), lazy=lazy)
         return cache[key]
 
     async def dispatch(self, proc: Process, call: syscall.Call) -> Page:
@@ -352,26 +413,34 @@ class Kernel:
         an error page the model reads on its next step.
         """
         started = time.perf_counter()
-        approved_by, error = "auto (safe)", None
+        approved_by, error, refused = "auto (safe)", None, False
         if call.device == "recall":
             query = str(call.args.get("query", ""))
             pages = await asyncio.to_thread(self.pager.fault, proc.space, query)
             text = f"recalled {len(pages)} page(s) for {query!r}" if pages else f"nothing found for {query!r}"
             return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, text))[0]
-        from llmos.devices.base import Risk, invoke
+        from llmos.devices.base import Risk, check_args, invoke
 
         try:
             device = self.devices.get(call.device) if call.device in proc.grants else None
         except Exception as exc:  # an unknown or broken device: the registry says why
             device, error = None, str(exc)
         if device is None:
+            approved_by = ""  # the audit must not say a refused call was approved
             error = error or f"device {call.device!r} is not granted to this process (granted: " \
                              f"{', '.join(sorted(proc.grants)) or 'none'})"
         elif Risk(device.risk) is Risk.DENY:
+            approved_by, refused = "", True
             error = f"device {call.device!r} is denied by policy"
+        elif (problem := check_args(device, call.args)) is not None:
+            # Checked before asking: nobody is asked to approve a call that cannot run.
+            approved_by = ""
+            error = f"bad arguments for {call.device}: {problem}"
         else:
+            # Taint: every source of untrusted text that ever entered this context, resident or
+            # swapped out since (what the model wrote after reading it may carry it on).
             untrusted = sorted({p.source or p.origin.value for p in proc.space.pages
-                                if p.resident and p.trust is Trust.UNTRUSTED})
+                                if p.trust is Trust.UNTRUSTED})
             # Every non-safe call is approved by the user, and the request names where
             # untrusted text in the context came from, so an injected instruction is visible.
             if Risk(device.risk) is not Risk.SAFE:
@@ -380,6 +449,7 @@ class Kernel:
                 self.emit("approval", pid=proc.pid, request=request)
                 allowed = bool(self.approver and await self.approver(request))
                 approved_by = "user" if allowed else ""
+                refused = not allowed
                 if not allowed:
                     error = ("the user did not approve this call" if self.approver
                              else "this call needs approval and there is no one to ask")
@@ -395,8 +465,10 @@ class Kernel:
         self.emit("device", pid=proc.pid, device=call.device, args=call.args, error=error,
                   seconds=duration, bytes=len(output))
         if error is not None:
+            # A call the user (or policy) refused is marked, so the turn does not ask again.
             return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL,
-                                            f"syscall {call.device} failed: {error}"))[0]
+                                            f"syscall {call.device} failed: {error}",
+                                            source="refused" if refused else ""))[0]
         return (await asyncio.to_thread(self.add_page, proc, Origin.DEVICE, output,
                                         source=f"{call.device}({json.dumps(call.args, ensure_ascii=False)[:200]})"))[0]
 
@@ -415,8 +487,16 @@ class Kernel:
         self.set_state(proc, ProcState.READY)
         started = time.perf_counter()
         try:
-            async for step in self.sched.generate(proc.pid, tokens, priority=proc.priority, result=result,
-                                                  cancel=cancel, **params):
+            async for step in self.cores[proc.core].generate(proc.pid, tokens, priority=proc.priority,
+                                                             result=result, cancel=cancel, **params):
+                if step.blocked:  # the CPU's server stopped answering; it retries by itself
+                    if proc.state is not ProcState.BLOCKED:
+                        self.set_state(proc, ProcState.BLOCKED, step.blocked)
+                        self.journal.log("warn", f"pid {proc.pid}: {step.blocked}")
+                    continue
+                if proc.state is ProcState.BLOCKED:
+                    self.journal.log("info", f"pid {proc.pid}: cpu back, answer resumed "
+                                             f"after {len(result.text)} characters")
                 if proc.state is not ProcState.RUNNING:
                     self.set_state(proc, ProcState.RUNNING)
                 if step.text:
@@ -455,7 +535,8 @@ class Kernel:
         return rows
 
     def close(self) -> None:
-        self.sched.close()
+        for sched in self.cores:
+            sched.close()
         for proc in self.procs.values():
             if proc.alive:
                 self._save(proc)

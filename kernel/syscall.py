@@ -80,11 +80,35 @@ def prompt(devices: list[Spec]) -> str:
     return "\n".join(lines)
 
 
+MAX_ENUM_RANGE = 1000
+
+
+def _small_range(schema: dict) -> list[int] | None:
+    """The whole numbers a bounded number schema allows (``timeout_s`` of 1..600), as an enum
+    the grammar can hold; None for anything else. Why: llama.cpp's schema converter ignores
+    ``minimum``/``maximum``, and small models then write a 16-digit timeout that validation
+    refuses, so the call fails however good the rest of it was. Only whole numbers are
+    offered to the model; a direct call may still pass a fraction."""
+    if schema.get("type") not in ("integer", "number") or "maximum" not in schema:
+        return None
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    if low is None:
+        return None
+    first = int(low) + 1 if "minimum" not in schema or low != int(low) else int(low)
+    last = int(schema["maximum"])
+    last -= 1 if schema.get("exclusiveMaximum") is True and last == schema["maximum"] else 0
+    if not 0 <= last - first <= MAX_ENUM_RANGE:
+        return None
+    return list(range(first, last + 1))
+
+
 LENGTH_KEYS = frozenset({"maxLength", "minLength", "maxItems", "minItems", "pattern", "format"})
+SMALL_MINIMUMS = frozenset({"minLength", "minItems"})
+"""Kept when small (a non-empty ``code``): a few required repetitions cost the grammar nothing."""
 
 
 def _shape(schema):
-    """A schema without length, pattern and format limits, for the grammar only.
+    """A schema without length, pattern and format limits (small minimums kept), for the grammar only.
 
     Why: llama.cpp spells ``maxLength: 10000`` as ten thousand nested optional
     rules and refuses the grammar, and a refused grammar crashes the sampler.
@@ -92,14 +116,46 @@ def _shape(schema):
     validates the arguments against the device's full schema before the call.
     """
     if isinstance(schema, dict):
-        return {k: _shape(v) for k, v in schema.items() if k not in LENGTH_KEYS}
+        bounded = _small_range(schema)
+        if bounded is not None:
+            return {"enum": bounded}
+        return {k: _shape(v) for k, v in schema.items()
+                if k not in LENGTH_KEYS or (k in SMALL_MINIMUMS and isinstance(v, int) and v <= 16)}
     if isinstance(schema, list):
         return [_shape(v) for v in schema]
     return schema
 
 
-def grammar(devices: list[Spec]) -> str:
-    """GBNF for one block calling any of ``devices`` with schema-valid arguments."""
+JSON_STRING = {
+    "char": r'char ::= [^"\\<\x7F\x00-\x1F] | "<"+ [^"\\</\x7F\x00-\x1F] | '
+            r'"\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])',
+    "string": r'string ::= "\"" char* "<"* "\"" space',
+}
+"""The JSON string rules of the call grammar, replacing the converter's.
+
+Two changes, both about where a call ends. Raw control characters (newlines)
+are not allowed, as JSON says (llama-cpp-python's converter allows them;
+llama.cpp's does not). And a string may not contain ``</``: without this a
+small model runs a string on over ``</syscall>`` until max_tokens, while
+:func:`find` takes the first ``</syscall>`` as the end of the call. A program
+that needs ``</`` escapes the slash, as JSON allows.
+"""
+
+
+LAZY_SLACK = 16
+"""Characters a lazy grammar accepts between ``<syscall>`` and the call's ``{``.
+
+Why: llama.cpp samples the token that completes the trigger before the
+grammar is active, then feeds the grammar everything from ``<syscall>`` on;
+a token such as ``>`` followed by a backtick (the model writing *about*
+``<syscall>``) leaves the grammar nothing to accept and llama.cpp aborts the
+whole process. With the slack the grammar accepts the stray characters, the
+call block then fails to parse, and the process gets an error page."""
+
+
+def grammar(devices: list[Spec], *, lazy: bool = False) -> str:
+    """GBNF for one block calling any of ``devices`` with schema-valid arguments. ``lazy``: the
+    grammar for a lazy trigger, which tolerates a few stray characters after ``<syscall>``."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     one_of = [{"type": "object",
@@ -108,6 +164,10 @@ def grammar(devices: list[Spec]) -> str:
               for d in sorted(devices, key=lambda s: s.name)]
     body = json_schema_to_gbnf(json.dumps({"oneOf": one_of}, sort_keys=True), prop_order=["device", "args"])
     body = body.replace("root ::=", "call ::=", 1)
+    body = "\n".join(JSON_STRING.get(line.split(" ::= ", 1)[0], line) for line in body.splitlines())
+    if lazy:
+        slack = " ".join(["slack?"] * LAZY_SLACK)
+        return f'{body}\nslack ::= [^{{]\nroot ::= "{OPEN}" {slack} call "{CLOSE}"\n'
     return f'{body}\nroot ::= "{OPEN}" call "{CLOSE}"\n'
 
 

@@ -21,6 +21,13 @@ from llmos.errors import LlmosError, UsageError
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", help="tiny, qwen (default) or a path to a .gguf file (env LLMOS_MODEL)")
     p.add_argument("--ctx", type=int, default=4096, help="context window in tokens (default 4096)")
+    p.add_argument("--cpu-url", action="append", metavar="URL",
+                   help="an OpenAI-compatible server to use as the CPU (repeat for several cores; "
+                        "env LLMOS_CPU_URL, config [cpu] url)")
+    p.add_argument("--disk-url", metavar="URL",
+                   help="a Chroma server (http://host:port) as the disk (env LLMOS_DISK_URL, config [disk] url)")
+    p.add_argument("--cpu-timeout", type=float, metavar="S",
+                   help="seconds to wait for a remote CPU before it counts as down (default 60)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "risky ones ask on the terminal")
     run.add_argument("--ram", type=int, default=None,
                      help="RAM budget in tokens (default: the context window minus room for the answer)")
+    run.add_argument("--app", default=None, help="run an app as the process (see: llmos apps); default chat")
+    run.add_argument("--budget", type=int, default=None, help="the app's budget (think: samples; summarize: tokens)")
+    run.add_argument("--opt", action="append", metavar="KEY=VALUE", help="an app option (repeatable)")
+    run.add_argument("--json", action="store_true", help="with --app: print the app's result as JSON")
 
     model = sub.add_parser("model", help="show the two files of the model: weights and runtime")
     model.add_argument("action", nargs="?", choices=["info", "list"], default="info")
@@ -62,12 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="serve the demo instead of the shell")
 
-    from llmos import bench, devctl
+    from llmos import appctl, bench, devctl
     from llmos.verbs import add_parsers
 
     bench.add_parsers(sub)
     parser.handlers = {"run": cmd_run, "model": cmd_model, "bench": bench.main, "demo": cmd_demo,
-                       "serve": cmd_serve, **add_parsers(sub), **devctl.add_parsers(sub)}
+                       "serve": cmd_serve, **add_parsers(sub), **devctl.add_parsers(sub),
+                       **appctl.add_parsers(sub)}
     return parser
 
 
@@ -75,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _export_remote(args)
         if args.command is None:
             from llmos.tui import run_shell
 
@@ -93,6 +106,21 @@ def main(argv: list[str] | None = None) -> int:
         log = _crash_log(exc)
         print(f"llmos: internal error: {type(exc).__name__}: {exc} (traceback in {log})", file=sys.stderr)
         return 70
+
+
+def _export_remote(args: argparse.Namespace) -> None:
+    """Remote CPU and disk flags become the environment every part of llmos (the shell's
+    boot, benchmarks' child processes) reads them from: see ``llmos/boot.py``."""
+    import os
+
+    if getattr(args, "cpu_url", None):
+        os.environ["LLMOS_CPU_URL"] = " ".join(args.cpu_url)
+    if getattr(args, "disk_url", None):
+        os.environ["LLMOS_DISK_URL"] = args.disk_url
+    if getattr(args, "cpu_timeout", None) is not None:
+        if not args.cpu_timeout > 0:
+            raise UsageError(f"--cpu-timeout must be a positive number of seconds, not {args.cpu_timeout:g}")
+        os.environ["LLMOS_CPU_TIMEOUT"] = str(args.cpu_timeout)
 
 
 def _crash_log(exc: BaseException) -> str:
@@ -138,7 +166,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from llmos.kernel.proc import ProcState
 
     prompt = read_prompt(args.prompt)
-    cpu = load_cpu(args.model, n_ctx=args.ctx)
+    if args.app or args.budget is not None or args.opt or args.json:
+        from llmos.appctl import run_app_command
+
+        return run_app_command(args, prompt)  # --app chat is this same turn, run as the chat app
+    cores = load_cpu(args.model, n_ctx=args.ctx)
+    cpu = cores[0] if isinstance(cores, list) else cores
     # No instance lock: a one-shot process may run beside an open shell; SQLite's own
     # transactions keep the shared journal consistent.
     grants = {d.strip() for d in args.devices.split(",") if d.strip()}
@@ -149,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         devices = Registry.from_config()
         for name in grants:
             devices.get(name)  # an unknown device is a usage error now, not an error page later
-    kernel = Kernel(cpu, ram=args.ram, lock=False, devices=devices, approver=_terminal_approver)
+    kernel = Kernel(cores, ram=args.ram, lock=False, devices=devices, approver=_terminal_approver)
     result = Generation()
     out = sys.stdout
 
@@ -223,7 +256,12 @@ def cmd_model(args: argparse.Namespace) -> int:
         return 0
     from llmos.boot import load_cpu
 
-    info = load_cpu(args.model, n_ctx=args.ctx).info()
+    cores = load_cpu(args.model, n_ctx=args.ctx)
+    if isinstance(cores, list) or not isinstance(cores.info()["weights"].get("path"), str):
+        infos = [c.info() for c in (cores if isinstance(cores, list) else [cores])]
+        print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))  # remote: the server's
+        return 0
+    info = cores.info()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

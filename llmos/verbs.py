@@ -49,8 +49,8 @@ def process_rows(journal, include_dead: bool = False) -> list[dict]:
 def cmd_ps(args: argparse.Namespace) -> int:
     with _journal() as journal:
         rows = process_rows(journal, include_dead=args.all)
-    _print(rows, args.json, ["pid", "app", "state", "priority", "resident_pages", "swapped_pages",
-                             "tokens_out", "cpu_s", "switches", "page_faults"], "processes")
+    _print(rows, args.json, ["pid", "app", "state", "priority", "core", "resident_pages", "swapped_pages",
+                             "tokens_out", "cpu_s", "switches", "page_faults", "blocked_on"], "processes")
     return 0
 
 
@@ -146,11 +146,34 @@ def cmd_mount(args: argparse.Namespace) -> int:
     return 0
 
 
+def device_line(row: dict) -> str:
+    """One device call of the audit as a dmesg line: who, what, arguments, approved by whom, result, time."""
+    shown = json.dumps(row["args"], ensure_ascii=False)
+    shown = shown if len(shown) <= 160 else shown[:157] + "..."
+    approved = row["approved_by"] or "nobody"
+    outcome = f"error: {row['error']}" if row["error"] else f"{row['result_bytes']} bytes"
+    return (f"device {row['device']} {shown} by {row['who']}, approved by {approved}: "
+            f"{outcome} in {row['duration_s']:.3f} s")
+
+
+def dmesg_rows(journal, limit: int, devices_only: bool = False) -> list[dict]:
+    """The kernel log and the device audit merged by time, newest first, at most ``limit`` rows.
+    Each row has kind ("log" or "device"), time, level and message; device rows add the audit's fields."""
+    rows = [] if devices_only else [{"kind": "log", **r} for r in journal.dmesg(limit)]
+    for r in journal.audit_log(limit):
+        rows.append({"kind": "device", "time": r["time"], "level": "warn" if r["error"] else "info",
+                     "message": device_line(r), **{k: v for k, v in r.items() if k != "time"}})
+    rows.sort(key=lambda r: r["time"], reverse=True)  # stable: same-time rows keep their table's order
+    return rows[:limit]
+
+
 def cmd_dmesg(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
     with _journal() as journal:
-        rows = journal.dmesg(args.limit)
+        rows = dmesg_rows(journal, args.limit, args.devices)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return 0
     for row in reversed(rows):
         stamp = time.strftime("%H:%M:%S", time.localtime(row["time"]))
@@ -173,7 +196,8 @@ def add_parsers(sub) -> dict:
     p.add_argument("path")
     p.add_argument("--json", action="store_true")
     p.add_argument("--disk-url", help="a Chroma server (http://host:port) instead of the embedded disk")
-    p = sub.add_parser("dmesg", help="the kernel log")
+    p = sub.add_parser("dmesg", help="the kernel log, with every device call (who, what, approved by whom)")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--devices", action="store_true", help="only the device calls (the audit trail)")
     p.add_argument("--json", action="store_true")
     return {"ps": cmd_ps, "kill": cmd_kill, "free": cmd_free, "df": cmd_df, "mount": cmd_mount, "dmesg": cmd_dmesg}

@@ -19,6 +19,8 @@ def llmos_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("llmos-home")
     monkeypatch.setenv("LLMOS_HOME", str(home))
     monkeypatch.delenv("LLMOS_MODEL", raising=False)
+    for name in ("LLMOS_CPU_URL", "LLMOS_DISK_URL", "LLMOS_CPU_TIMEOUT"):  # the user's remote machines
+        monkeypatch.delenv(name, raising=False)
     return home
 
 

@@ -25,7 +25,7 @@ from textual.widgets import Label, LoadingIndicator
 from llmos.kernel.proc import Process
 from llmos.tui.commands import OsCommands
 from llmos.tui.help import HelpScreen
-from llmos.tui.shell import SYSTEM_PROMPT, Shell
+from llmos.tui.shell import Shell, spawn_chat
 
 QUIT_WINDOW_S = 3.0
 """A second Ctrl+C within this many seconds of the first, when idle, quits."""
@@ -98,12 +98,13 @@ class LlmosApp(App[None]):
         """Load the CPU and make the kernel (on the boot thread). Returns the kernel and the
         process the shell talks to (None: a fresh chat process)."""
         from llmos.boot import load_cpu
+        from llmos.devices.registry import Registry
         from llmos.kernel.kernel import Kernel
 
         # quiet: run_shell already joined the default model, with its progress bar,
         # before the UI took the terminal.
         cpu = load_cpu(self.model, n_ctx=self.ctx, quiet=True)
-        kernel = Kernel(cpu)
+        kernel = Kernel(cpu, devices=Registry.from_config())
         try:
             # Conversations and processes come back from the journal, as after a reboot.
             restored = [p for p in kernel.restore() if p.app == "chat"]
@@ -118,7 +119,7 @@ class LlmosApp(App[None]):
 
     def _start_shell(self, kernel, proc: Process | None) -> None:
         self.kernel = kernel
-        self.proc = proc or kernel.spawn("chat", system=SYSTEM_PROMPT)
+        self.proc = proc or spawn_chat(kernel, self.shell_class.chat_devices)
         kwargs = {"max_tokens": self.max_tokens} if self.max_tokens else {}
         self.shell = self.shell_class(kernel, self.proc, **kwargs)
         if isinstance(self.screen, BootScreen):

@@ -114,9 +114,9 @@ def mount(shell: Shell, args: list[str]) -> RenderableType:
 
 
 def spawn(shell: Shell, args: list[str]) -> RenderableType | Awaitable[None]:
-    from llmos.tui.shell import SYSTEM_PROMPT
+    from llmos.tui.shell import spawn_chat
 
-    proc = shell.kernel.spawn("chat", system=SYSTEM_PROMPT)
+    proc = spawn_chat(shell.kernel, shell.chat_devices)
     if not args:
         return f"spawned pid {proc.pid} (chat); /ps lists it, /kill {proc.pid} ends it"
     return shell.ask_in_background(proc, " ".join(args))
@@ -133,6 +133,35 @@ def dmesg(shell: Shell, args: list[str]) -> RenderableType:
     return lines if lines.plain else "the kernel log is empty"
 
 
+def devices(shell: Shell, args: list[str]) -> RenderableType:
+    registry = shell.kernel.devices
+    if registry is None:
+        return "this kernel has no device table (started without devices)"
+    grants = shell.proc.grants
+    table = _table("device", "risk", "pid " + str(shell.proc.pid), "source", "description")
+    table.columns[4].overflow = "fold"
+    for row in registry.list():
+        risk = row.risk.value if row.risk else "?"
+        style = {"safe": "green", "ask": "yellow", "deny": "red"}.get(risk, "dim")
+        table.add_row(row.name, Text(risk, style=style), "granted" if row.name in grants else "",
+                      row.source, Text(row.error, style="red") if row.error else row.description)
+    table.caption = "ask: every call waits for your approval · deny: never runs · llmos devices --json"
+    return table
+
+
+def grant(shell: Shell, args: list[str]) -> RenderableType:
+    if not args:
+        raise UsageError("usage: /grant DEVICE [DEVICE...] (/devices lists them)")
+    new = shell.kernel.grant(shell.proc, args)
+    shell.show_title()  # the prompt's title counts the grants
+    if not new:
+        return f"pid {shell.proc.pid} already has {', '.join(args)}"
+    risks = {r.name: r.risk.value if r.risk else "?" for r in shell.kernel.devices.list()}
+    asks = sorted(n for n in new if risks.get(n) != "safe")
+    return (f"pid {shell.proc.pid} may now call {', '.join(sorted(new))}"
+            + (f"; each call of {', '.join(asks)} waits for your approval" if asks else ""))
+
+
 def model(shell: Shell, args: list[str]) -> RenderableType:
     info = shell.kernel.cpu.info()
     w, r = info.get("weights", {}), info.get("runtime", {})
@@ -147,6 +176,18 @@ def model(shell: Shell, args: list[str]) -> RenderableType:
         table.add_row("", f"context {r.get('context_window', shell.kernel.cpu.n_ctx):,} tokens · "
                           f"{r.get('threads', '?')} threads")
     return table
+
+
+def apps(shell: Shell, args: list[str]) -> RenderableType:
+    from llmos.tui.apprun import apps_table
+
+    return apps_table(shell)
+
+
+def run(shell: Shell, args: list[str]) -> Awaitable[None]:
+    from llmos.tui import apprun
+
+    return apprun.run(shell, args)
 
 
 def clear(shell: Shell, args: list[str]) -> None:
@@ -180,15 +221,18 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("mount", "/mount PATH", "index a folder so the model can page it in", mount, slow=True),
     Verb("dmesg", "/dmesg [N]", "the last N kernel log lines", dmesg),
     Verb("model", "/model", "the CPU: weights file and runtime", model),
+    Verb("devices", "/devices", "the devices, their risk, and which this process may call", devices),
+    Verb("grant", "/grant DEVICE...", "let this process call more devices (risky ones still ask each "
+                                      "time)", grant),
+    Verb("apps", "/apps", "the apps: built-in and plugins, with the devices they use", apps),
+    Verb("run", "/run APP [INPUT]", "start an app as a new process next to the others (e.g. /run think "
+                                    "--budget=3 What is 17*23?)", run),
     Verb("clear", "/clear", "clear the screen (the process keeps its memory)", clear),
     Verb("help", "/help", "this list", help_),
     Verb("quit", "/quit", "leave llmos", quit_),
 ]}
 
 NOT_YET = {
-    "devices": "devices arrive with devices/",
-    "apps": "apps arrive with apps/",
-    "run": "apps arrive with apps/",
 }
 """Verbs the shell does not have yet, and what to do meanwhile."""
 

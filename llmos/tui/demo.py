@@ -11,8 +11,8 @@ data they use, are in ``tour.py``.
 
 Each run has its own journal and disk in a temporary folder, removed at the
 end: the tour never touches the user's conversations or mounts, and runs the
-same way every time. What it leaves out: apps other than ``chat`` (not built
-yet) and device calls (a labelled placeholder, the last step).
+same way every time. Its kernel has one device, the sandboxed ``python``,
+used in the last step.
 """
 
 from __future__ import annotations
@@ -198,6 +198,9 @@ class DemoShell(Shell):
         Binding("p", "demo_pause", "Pause", priority=True),
     ]
 
+    chat_devices = ()
+    """The tour's chat processes have no devices (their RAM is tiny); step 7 starts one that has."""
+
     def __init__(self, kernel, proc, **kwargs) -> None:
         super().__init__(kernel, proc, **kwargs)
         self.driver: DemoDriver | None = None
@@ -269,6 +272,7 @@ class DemoApp(LlmosApp):
 
     def boot_kernel(self):
         from llmos.boot import load_cpu
+        from llmos.devices.registry import BUILTINS, Registry
         from llmos.kernel.kernel import Kernel
         from llmos.memory.embed import embed
         from llmos.memory.journal import Journal
@@ -280,8 +284,11 @@ class DemoApp(LlmosApp):
         cpu = load_cpu(self.model, n_ctx=self.ctx, quiet=True)
         # batch=1: one process per quantum, so that step 5 shows context switches (by
         # default the scheduler runs ready processes together in one llama.cpp batch).
+        # One device: python, sandboxed (no network, no user files), so that whatever the
+        # model writes and whoever presses Y, the tour cannot harm the presenter's machine.
+        devices = Registry({name: {"risk": "deny"} for name in BUILTINS if name != "python"})
         kernel = Kernel(cpu, ram=self.ram, journal=Journal(self.workdir / "journal.sqlite3"),
-                        disk_path=self.workdir / "disk", batch=1)
+                        disk_path=self.workdir / "disk", batch=1, devices=devices)
         try:
             # Open the disk and load the embedding model now, behind the boot screen, so that
             # the first eviction on stage does not stall for seconds.

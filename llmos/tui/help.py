@@ -47,8 +47,12 @@ PANELS = """
   processes in one batch), host CPU and memory, and the model's next-word
   prediction: each token's five most likely candidates (with the pid in front
   when processes take turns on the CPU).
-- **Disk**: swap totals and the folders mounted from this shell. **Devices**:
-  not there yet.
+- **Disk**: swap totals and the folders mounted from this shell.
+- **Devices**: the last device calls: ✓ or ✗, pid, device, output size or
+  error, duration. A risky call (risk `ask`: python, shell, web, files_write)
+  opens an approval window with the exact call and where any untrusted text
+  in the process's context came from: Y allows, N or Esc denies; the process
+  is BLOCKED until you answer.
 
 Under each answer, a footnote: why it stopped, tokens, speed, prompt size, and
 the files a page fault read it from (file text is untrusted data: fenced and

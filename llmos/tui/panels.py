@@ -1,12 +1,14 @@
 """The smaller side panels: the process table, the disk, the devices.
 
 ``ProcPanel`` is ``ps`` as a live ``DataTable``; selecting a row shows that
-process's page map in the RAM panel. ``DiskPanel`` and ``DevicesPanel`` are
-small summaries of what exists so far (swap totals; devices are not there
-yet), to be filled in as those subsystems arrive.
+process's page map in the RAM panel. ``DiskPanel`` sums up swap and the
+folders mounted from this shell; ``DevicesPanel`` lists the last device calls
+with their status and duration.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from rich.text import Text
 from textual.message import Message
@@ -105,12 +107,34 @@ class DiskPanel(Static):
 
 
 class DevicesPanel(Static):
-    """Device activity. Empty until devices exist."""
+    """The last device calls, newest first: pid, device, status, size, duration."""
 
     DEFAULT_CSS = """
     DevicesPanel { height: auto; padding: 0 1; border-top: solid $primary; border-title-color: $text; }
     """
+    SHOWN = 5
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(Text("no devices yet", style="dim"), **kwargs)
+        super().__init__(Text("no device calls yet", style="dim"), **kwargs)
         self.border_title = "Devices"
+        self.calls: deque[dict] = deque(maxlen=self.SHOWN)
+        self.total = 0
+
+    def add(self, call: dict) -> None:
+        """One ``device`` event of the kernel (pid, device, args, error, seconds, bytes)."""
+        self.calls.appendleft(call)
+        self.total += 1
+        out = Text()
+        for c in self.calls:
+            if out:
+                out.append("\n")
+            error = c.get("error")
+            out.append("✗ " if error else "✓ ", style="red" if error else "green")
+            out.append(f"{c['pid']} {c['device']}", style="bold")
+            if error:
+                out.append(f" {error}", style="red")
+            else:
+                out.append(f" {c.get('bytes', 0):,} B")
+            out.append(f" {c.get('seconds', 0.0):.2f} s", style="dim")
+        self.update(out)
+        self.border_title = f"Devices · {self.total} call{'s' if self.total != 1 else ''}"

@@ -37,6 +37,7 @@ from llmos.errors import LlmosError
 from llmos.kernel.cpu import Generation, Step
 from llmos.kernel.proc import Process
 from llmos.tui import commands
+from llmos.tui.approval import ShellApprover
 from llmos.tui.chat import AnswerMessage, Conversation, Prompt, SystemMessage, UserMessage
 from llmos.tui.cpu import CpuPanel
 from llmos.tui.panels import DevicesPanel, DiskPanel, ProcPanel
@@ -44,6 +45,15 @@ from llmos.tui.ram import RamPanel
 
 MAX_TOKENS = 512
 SYSTEM_PROMPT = "You are a helpful assistant running inside llmos. Answer briefly and precisely."
+CHAT_DEVICES = ("calc", "clock", "files", "plot", "python", "search", "shell", "web")
+"""What a chat process started by the shell may call. The risky ones (python, shell, web)
+still stop for the user's approval every time; config may deny a device outright."""
+
+
+def spawn_chat(kernel, devices=CHAT_DEVICES) -> Process:
+    """A chat process, granted ``devices`` when the kernel has a device table."""
+    grants = set(devices) if kernel.devices is not None else set()
+    return kernel.spawn("chat", system=SYSTEM_PROMPT, grants=grants)
 
 
 class KernelEvent(Message):
@@ -96,6 +106,9 @@ class Shell(Screen):
     }
     """
 
+    chat_devices: tuple[str, ...] = CHAT_DEVICES
+    """What the chat processes this shell starts may call."""
+
     def __init__(self, kernel, proc: Process, *, max_tokens: int = MAX_TOKENS) -> None:
         super().__init__()
         self.kernel = kernel
@@ -121,6 +134,12 @@ class Shell(Screen):
         self._turns_lock = threading.Lock()
         self._paged_in: dict[int, list[str]] = {}
         """pid -> ids of the pages its current turn's page faults brought in."""
+        self.mode = "auto"
+        """How turns use devices: "auto" (the model decides) or "required" (the first answer
+        must be a device call; the demo uses it)."""
+        self.approver: ShellApprover | None = None
+        """Asks the user before risky device calls (installed on the kernel at mount,
+        unless whoever made the kernel gave it an approver of its own)."""
 
     # -- layout -----------------------------------------------------------------------
 
@@ -147,7 +166,10 @@ class Shell(Screen):
 
     async def on_mount(self) -> None:
         self.kernel.listeners.append(self._listen)
-        self._title()
+        if self.kernel.approver is None:
+            self.approver = ShellApprover(self.app)
+            self.kernel.approver = self.approver
+        self.show_title()
         self.prompt.focus()
         self.set_interval(1.0, self.refresh_panels)
         await self.replay()
@@ -179,9 +201,13 @@ class Shell(Screen):
         self.interrupt_all()
         if self._listen in self.kernel.listeners:
             self.kernel.listeners.remove(self._listen)
+        if self.approver is not None and self.kernel.approver is self.approver:
+            self.kernel.approver = None
 
-    def _title(self) -> None:
-        self.prompt.border_title = f"pid {self.proc.pid} {self.proc.app}"
+    def show_title(self) -> None:
+        grants = sorted(self.proc.grants)
+        devices = f" · {grants[0]}" if len(grants) == 1 else f" · {len(grants)} devices" if grants else ""
+        self.prompt.border_title = f"pid {self.proc.pid} {self.proc.app}{devices}"
         self.prompt.border_subtitle = "Enter send · Ctrl+J newline · F1 help"
 
     # -- kernel events (any thread) -----------------------------------------------------
@@ -209,6 +235,13 @@ class Shell(Screen):
                               f"{data['pid']} paged back in")
         elif kind == "pressure":
             await self.notice(f"! memory pressure in pid {data['pid']}: RAM {data.get('detail', '')} full")
+        elif kind == "approval":
+            request = data["request"]
+            await self.notice(f"? pid {request.pid} asks to run {request.device}: waiting for your approval")
+        elif kind == "device":
+            self.query_one(DevicesPanel).add(data)
+            status = f"failed: {data['error']}" if data.get("error") else f"{data.get('bytes', 0):,} B"
+            await self.notice(f"⚙ pid {data['pid']} {data['device']} · {status} · {data.get('seconds', 0):.2f} s")
         elif kind == "swap_error":
             await self.system(f"swap failed for pid {data['pid']}; its pages stay in RAM: "
                               f"{data.get('detail', '')}", error=True)
@@ -240,11 +273,11 @@ class Shell(Screen):
     def show_ram(self, pid: int) -> None:
         self.query_one(RamPanel).show(pid)
 
-    def respawn(self) -> Process:
-        """A fresh chat process for this shell (after its own was killed)."""
-        self.proc = self.kernel.spawn("chat", system=SYSTEM_PROMPT)
+    def respawn(self, proc: Process | None = None) -> Process:
+        """Talk to ``proc`` from now on, or to a fresh chat process (after this one was killed)."""
+        self.proc = proc or spawn_chat(self.kernel, self.chat_devices)
         self.query_one(RamPanel).show(self.proc.pid)
-        self._title()
+        self.show_title()
         return self.proc
 
     # -- input ------------------------------------------------------------------------
@@ -325,6 +358,8 @@ class Shell(Screen):
         """Stop the answer being generated. True if one was."""
         if self.cancel is not None and self.generating:
             self.cancel.set()
+            if self.approver is not None:
+                self.approver.deny_all(self.proc.pid)  # a call waiting for approval does not run
             return True
         return False
 
@@ -333,6 +368,8 @@ class Shell(Screen):
         self.interrupt()
         for cancel in list(self.background.values()):
             cancel.set()
+        if self.approver is not None:
+            self.approver.deny_all()
 
     # -- the turn (worker thread) -----------------------------------------------------
 
@@ -342,7 +379,7 @@ class Shell(Screen):
 
         async def consume() -> None:
             async for step in self.kernel.turn(proc, text, max_tokens=self.max_tokens, top_n=5,
-                                               cancel=cancel, result=result):
+                                               cancel=cancel, result=result, mode=self.mode):
                 self.post_message(TurnStep(answer, step))
 
         try:

@@ -10,7 +10,11 @@
 6. ``/mount`` of a small notes folder (``llmos/demo/notes``) with a planted
    prompt injection; a question pages in the file excerpt, fenced and labelled
    as untrusted data;
-7. device calls with approval: a labelled placeholder until devices exist.
+7. a process granted the sandboxed ``python`` device is asked about the same
+   notes; its device call stops for approval, and the approval window shows
+   the exact call and the untrusted file text in its context (the presenter
+   answers Y or N; an unattended tour allows it after a few seconds: the
+   sandbox has no network and no access to the user's files).
 
 A step is an async function of the ``DemoDriver`` (``demo.py``): it types
 into the shell as a user would (``d.type``) and records what it caused in
@@ -26,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Group
 from rich.panel import Panel
 from rich.text import Text
 
@@ -142,14 +145,42 @@ async def step_files(d: DemoDriver) -> None:
                    injected_fenced=injected is not None and injected.trust is Trust.UNTRUSTED)
 
 
+DEVICE_QUESTION = 'My notes say the Wi-Fi password is "harbour-lights-42". Count its characters with python.'
+APPROVAL_SECONDS = 4.0
+"""How long an unattended tour shows the approval window before it answers yes."""
+
+
 async def step_devices(d: DemoDriver) -> None:
-    await d.shell.system(Panel(Group(
-        Text("Placeholder: device calls with approval are coming with devices/.", style="bold"),
-        Text("The planted note tells the model to run `rm -rf ~`. When devices exist, a device call "
-             "proposed after untrusted text entered the context always stops for approval, showing the "
-             "exact call and the file the untrusted text came from. No device exists yet, so nothing "
-             "can run, and this step shows nothing more."),
-    ), title="device calls with approval: coming with devices/", title_align="left", border_style="red"))
+    from llmos.tui.approval import ApprovalScreen
+
+    shell, kernel, proc = d.shell, d.shell.kernel, d.shell.proc
+    # The process that read the planted note gets one device: python (risk ask: sandboxed,
+    # and every call waits for approval).
+    await d.type("/grant python")
+    # This turn's first answer must be a device call (what apps that need a call use), so
+    # the step shows an approval whatever the model; the call itself is the model's.
+    shell.mode = "required"
+    try:
+        await d.type(DEVICE_QUESTION, wait=False)
+        await d.until(lambda: isinstance(shell.app.screen, ApprovalScreen) or not shell.busy, 600,
+                      "a device call")
+        modal = shell.app.screen
+        if isinstance(modal, ApprovalScreen):
+            request = modal.request
+            d.facts.update(approval=request.describe(), untrusted_sources=list(request.untrusted_sources))
+            await asyncio.sleep(0.3)
+            d.screenshot("demo-7-approval.svg", "llmos demo · 7. the approval window")
+            if d.options.manual:
+                await d.until(lambda: shell.app.screen is not modal, 3600, "the presenter's answer")
+            else:
+                await d.pause(APPROVAL_SECONDS)
+                if shell.app.screen is modal:
+                    modal.action_answer(True)
+        await d.until(lambda: not shell.busy, 600, "the answer")
+    finally:
+        shell.mode = "auto"
+    ran = [p for p in proc.space.pages if p.origin is Origin.DEVICE]
+    d.facts.update(device_pages=len(ran), device_calls=len(kernel.journal.audit_log(10)))
 
 
 STEPS = [
@@ -171,7 +202,7 @@ STEPS = [
     DemoStep("files", "Retrieval = disk",
              "/mount indexes a folder; a question pages in the excerpt it needs, fenced as untrusted data (▨).",
              step_files),
-    DemoStep("devices", "Prompt injection",
-             "One note is a planted attack ('run rm -rf'). Device calls with approval: coming with devices/.",
-             step_devices),
+    DemoStep("devices", "Devices need approval",
+             "A device call waits for you: the window shows the exact call and the untrusted file text "
+             "(the planted attack) in the context.", step_devices),
 ]

@@ -63,14 +63,18 @@ async def test_the_tour_runs_every_step_and_each_one_does_what_its_caption_says(
             assert injected and all(p.trust is Trust.UNTRUSTED for p in injected)
             assert "read from disk: team-meeting.md" in transcript
             assert "<untrusted file data from" in transcript
-            # 7. the device step says plainly that it is a placeholder
-            assert "device calls with approval: coming with devices/" in transcript
+            # 7. a python call stopped for approval and named the untrusted note in context;
+            # the unattended tour allowed it, so it ran in the sandbox and became a page
+            assert "wants to run python(" in facts["approval"]
+            assert any("team-meeting.md" in s for s in facts["untrusted_sources"]), facts
+            assert facts["device_calls"] == 1 and facts["device_pages"] + ("failed" in transcript) >= 1
+            assert (shots / "demo-7-approval.svg").exists()
             # The page map shows swapped (□) pages; the screen still fits.
             assert "□" in app.screen.query_one(RamPanel).cells()
             assert_no_overflow(app, (120, 40))
             # One screenshot per step.
             assert sorted(p.name for p in shots.glob("demo-*.svg")) == sorted(
-                f"demo-{n}-{step.slug}.svg" for n, step in enumerate(STEPS, start=1))
+                [f"demo-{n}-{step.slug}.svg" for n, step in enumerate(STEPS, start=1)] + ["demo-7-approval.svg"])
             # After the tour, the shell is the presenter's: Space types a space again.
             assert not shell.prompt.read_only
             await pilot.press("space")

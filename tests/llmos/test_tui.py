@@ -161,7 +161,7 @@ async def test_slash_commands_write_to_the_conversation(kernel):
                 break
         assert "files" in out.plain
         out = await run("/devices")
-        assert "not available yet" in out.plain
+        assert "this kernel has no device table" in out.plain
         out = await run("/nice 999 3")
         assert out.has_class("error") and "no running process" in out.plain
         out = await run(f"/nice {pid} 3")

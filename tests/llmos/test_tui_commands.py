@@ -13,7 +13,7 @@ from llmos.tui.panels import DiskPanel, ProcPanel
 from tests.llmos.test_tui import kernel, send, wait_for  # noqa: F401  (kernel is a fixture)
 
 CHECKED = {"model", "ps", "free", "dmesg", "help", "spawn", "nice", "kill", "mount", "df", "clear", "quit",
-           "devices", "apps", "run"}
+           "devices", "apps", "run", "grant"}  # grant: tests/llmos/test_tui_approval.py
 
 
 def test_every_verb_has_a_pilot_test():
@@ -87,3 +87,35 @@ async def test_every_slash_command_answers_in_the_conversation(kernel, tmp_path)
         assert shell.conversation.messages() == []
         await send(pilot, "/quit")
         await wait_for(lambda: not app.is_running, 5, "the app to quit")
+
+
+async def test_apps_and_run_start_an_app_as_a_new_process(kernel):  # noqa: F811
+    app = LlmosApp(kernel=kernel, max_tokens=40)
+    async with app.run_test(size=(110, 36)) as pilot:
+        shell = app.shell
+        pid = shell.proc.pid
+
+        async def run(line: str, timeout: float = 180) -> SystemMessage | None:
+            before = shell.inputs
+            await send(pilot, line)
+            await wait_for(lambda: shell.inputs > before and not shell.busy, timeout, line)
+            await pilot.pause()
+            shown = shell.conversation.messages(SystemMessage)
+            return shown[-1] if shown else None
+
+        out = await run("/apps")
+        assert all(name in out.plain for name in ("chat", "ask", "think", "compare", "summarize"))
+        out = await run("/run think --budget=2 --tokens=24 What is 2+3?")
+        think = max(kernel.procs)
+        reply = [m for m in shell.conversation.messages(AnswerMessage) if m.background][-1]
+        assert kernel.procs[reply.pid].app == "think" and reply.pid != pid
+        assert reply.text.startswith("budget: 2 sample(s)") and "of 2 votes" in reply.text
+        assert f"pid {reply.pid} · think exited" in out.plain and think > reply.pid  # its forks came after it
+        assert all(kernel.procs[p].state.value == "ZOMBIE" for p in range(reply.pid, think + 1))
+        assert shell.proc.pid == pid and kernel.procs[pid].state.value != "ZOMBIE"
+        out = await run("/run nope hi")
+        assert out.has_class("error") and "no app named 'nope'" in out.plain
+        out = await run("/run think")
+        assert out.has_class("error") and "needs some text" in out.plain
+        out = await run("/run think --colour=red 1+1")
+        assert out.has_class("error") and "has no option 'colour'" in out.plain
