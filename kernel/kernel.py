@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmos.errors import UsageError
+from llmos.errors import LlmosError, UsageError
 from llmos.kernel import hibernate, syscall
 from llmos.kernel.cpu import CPU, Generation, Step
 from llmos.kernel.trap import Traps
@@ -213,8 +213,17 @@ class Kernel:
         Each comes back SLEEPING with its pages as the journal has them:
         resident ones are re-tokenized into RAM, swapped ones stay on disk. A
         process that was generating when llmos died keeps the partial answer,
-        marked interrupted.
+        marked interrupted. Swap writes that a crash cut short are settled first
+        (``Swap.recover``), so swap holds a page if and only if the journal says it was
+        evicted; a clean shutdown leaves none, and the disk is not opened for them.
         """
+        if self.journal.swap_pending():
+            try:
+                counts = self.backing.swap.recover()
+                self.journal.log("warn", f"swap recovered after a crash: {counts['rewritten']} evicted page(s) "
+                                         f"rewritten, {counts['removed']} stale copies removed")
+            except LlmosError as exc:  # the disk is unreadable now: the intents wait for the next start
+                self.journal.log("warn", f"swap recovery postponed: {exc}")
         restored = []
         for rec in self.journal.processes():
             if rec.pid in self.procs:
@@ -226,9 +235,12 @@ class Kernel:
             proc.cpu_s = float(rec.info.get("cpu_s", 0.0))
             pages = self.journal.pages(rec.pid)
             interrupted = rec.state in (ProcState.RUNNING.value, ProcState.READY.value)
-            if interrupted and pages and pages[-1].origin is Origin.ASSISTANT:
-                pages[-1].source = "interrupted"
-                self.journal.record_page(pages[-1])
+            # The answer being written: the last assistant page after the last input (a kernel
+            # note, such as memory pressure, may have been journalled after it began).
+            answer = next((p for p in reversed(pages) if p.origin in (Origin.ASSISTANT, Origin.USER)), None)
+            if interrupted and answer is not None and answer.origin is Origin.ASSISTANT:
+                answer.source = "interrupted"
+                self.journal.record_page(answer)
             self.pager.restore(proc.space, pages)
             proc.interrupted = interrupted or bool(rec.info.get("interrupted"))
             self.procs[proc.pid] = proc
@@ -332,6 +344,10 @@ class Kernel:
         """
         if not proc.alive:
             raise UsageError(f"process {proc.pid} has exited")
+        if not syscall.is_text(text):
+            # Lone surrogates (argv bytes that are not UTF-8, a pasted "\ud800") are no text: the
+            # tokenizer and the journal cannot take them. They become U+FFFD; all else stays exact.
+            text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
         if not text.strip():
             raise UsageError("empty input")
         result = result if result is not None else Generation()
@@ -412,22 +428,39 @@ class Kernel:
         Never raises for the call's faults: a denied, unknown or failing call is
         an error page the model reads on its next step.
         """
+        from llmos.devices.base import Risk, check_args, invoke
+
         started = time.perf_counter()
         approved_by, error, refused = "auto (safe)", None, False
-        if call.device == "recall":
-            query = str(call.args.get("query", ""))
+        device = None
+        # A call from an app (or a JSON escape from a model) may carry anything: what the audit,
+        # the events and the pages name it by is text, and short.
+        name = call.device if isinstance(call.device, str) else repr(call.device)
+        name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+        name = name if len(name) <= 200 else f"{name[:200]}..."
+        if not isinstance(call.device, str):
+            error = f"a device name is a string, not {type(call.device).__name__}"
+        elif not syscall.is_text(call.device):
+            error = f"the device name {name!r} is not text (it holds a lone surrogate)"
+        elif not syscall.is_text(call.args):
+            error = f"the arguments of {name} are not text (a string in them holds a lone surrogate)"
+        elif call.device == "recall":
+            problem = check_args(syscall.Spec(**syscall.RECALL), call.args)
+            if problem is not None:
+                text = f"syscall recall failed: bad arguments for recall: {problem}"
+                return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, text))[0]
+            query = call.args["query"]
             pages = await asyncio.to_thread(self.pager.fault, proc.space, query)
             text = f"recalled {len(pages)} page(s) for {query!r}" if pages else f"nothing found for {query!r}"
             return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, text))[0]
-        from llmos.devices.base import Risk, check_args, invoke
-
-        try:
-            device = self.devices.get(call.device) if call.device in proc.grants else None
-        except Exception as exc:  # an unknown or broken device: the registry says why
-            device, error = None, str(exc)
+        else:
+            try:
+                device = self.devices.get(call.device) if call.device in proc.grants else None
+            except Exception as exc:  # an unknown or broken device: the registry says why
+                error = str(exc)
         if device is None:
             approved_by = ""  # the audit must not say a refused call was approved
-            error = error or f"device {call.device!r} is not granted to this process (granted: " \
+            error = error or f"device {name!r} is not granted to this process (granted: " \
                              f"{', '.join(sorted(proc.grants)) or 'none'})"
         elif Risk(device.risk) is Risk.DENY:
             approved_by, refused = "", True
@@ -461,13 +494,18 @@ class Kernel:
         self.set_state(proc, ProcState.READY)
         duration = time.perf_counter() - started
         output = result.output if result is not None and error is None else ""
-        self.journal.audit(proc.pid, call.device, call.args, approved_by, len(output), duration, error)
-        self.emit("device", pid=proc.pid, device=call.device, args=call.args, error=error,
+        try:
+            json.dumps(call.args, default=str)
+            audited = call.args
+        except (TypeError, ValueError, RecursionError):  # circular or too deep (an app's call): named, not kept
+            audited = {"(not JSON)": type(call.args).__name__}
+        self.journal.audit(proc.pid, name, audited, approved_by, len(output), duration, error)
+        self.emit("device", pid=proc.pid, device=name, args=audited, error=error,
                   seconds=duration, bytes=len(output))
         if error is not None:
             # A call the user (or policy) refused is marked, so the turn does not ask again.
             return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL,
-                                            f"syscall {call.device} failed: {error}",
+                                            f"syscall {name} failed: {error}",
                                             source="refused" if refused else ""))[0]
         return (await asyncio.to_thread(self.add_page, proc, Origin.DEVICE, output,
                                         source=f"{call.device}({json.dumps(call.args, ensure_ascii=False)[:200]})"))[0]

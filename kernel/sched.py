@@ -64,6 +64,8 @@ class SnapshotStore:
         self.budget = budget
         self._snaps: OrderedDict[int, Snapshot] = OrderedDict()
         self.bytes = 0
+        self.peak = 0
+        """The most bytes held at once (``llmos bench soak`` checks it against the budget)."""
         self.dropped = 0
 
     def put(self, pid: int, snap: Snapshot) -> None:
@@ -77,6 +79,7 @@ class SnapshotStore:
             _, old = self._snaps.popitem(last=False)
             self.bytes -= old.nbytes
             self.dropped += 1
+        self.peak = max(self.peak, self.bytes)
 
     def take(self, pid: int) -> Snapshot | None:
         snap = self._snaps.pop(pid, None)

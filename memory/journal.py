@@ -49,7 +49,7 @@ from llmos.errors import DiskError, LlmosError
 from llmos.memory.page import Page
 from llmos.paths import data_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
 USER_CALLER = "user (llmos device call)"
 """Who pid 0 is in the device audit: the user at the command line."""
@@ -113,6 +113,16 @@ CREATE TABLE IF NOT EXISTS klog (
     level TEXT NOT NULL, message TEXT NOT NULL
 );
 """
+
+# One entry per schema version after 1: the statements that bring version N-1 to N.
+_MIGRATIONS = {
+    2: """
+-- Write-ahead intents for swap (chromadb), which is a separate store: a row is
+-- written before a swap write or delete and removed when it is done, so after a
+-- crash the next start knows exactly which pages to reconcile (swap.recover).
+CREATE TABLE IF NOT EXISTS swap_pending (id TEXT PRIMARY KEY, pid INTEGER NOT NULL);
+""",
+}
 
 _PAGE_COLUMNS = "id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens"
 
@@ -200,10 +210,10 @@ class Journal:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")  # why it is enough: module docstring
             if version == 0:
-                db.executescript(
-                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                )
-            # later schema versions migrate here, one step at a time
+                db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = 1; COMMIT;")
+                version = 1
+            for step in range(version + 1, SCHEMA_VERSION + 1):  # one version at a time, each atomic
+                db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[step]} PRAGMA user_version = {step}; COMMIT;")
         except sqlite3.Error as exc:
             db.close()
             raise DiskError(f"cannot set up journal {self.path}: {exc}") from None
@@ -394,20 +404,49 @@ class Journal:
             db.execute("DELETE FROM page_tail WHERE n <= ?", (last,))
 
     def mark_evicted(self, page_ids: list[str]) -> None:
-        """The pages left RAM for swap: resident=0, evicted_at=now."""
+        """The pages left RAM for swap: resident=0, evicted_at=now; their swap write is done."""
         now = time.time()
         with self._tx() as db:
             db.executemany(
                 "UPDATE pages SET resident = 0, evicted_at = ? WHERE id = ?", [(now, i) for i in page_ids]
             )
+            db.executemany("DELETE FROM swap_pending WHERE id = ?", [(i,) for i in page_ids])
         self._fold_tails()
 
     def mark_resident(self, page_ids: list[str]) -> None:
-        """The pages were faulted back into RAM: resident=1, evicted_at=NULL."""
+        """The pages were faulted back into RAM: resident=1, evicted_at=NULL. Their swap
+        copies are now to be deleted: pending (``swap_pending``) until ``swap_done``."""
         with self._tx() as db:
             db.executemany(
                 "UPDATE pages SET resident = 1, evicted_at = NULL WHERE id = ?", [(i,) for i in page_ids]
             )
+            self._pending(db, page_ids)
+
+    # -- swap intents (write-ahead for the disk, a separate store) --------------
+
+    @staticmethod
+    def _pending(db: sqlite3.Connection, page_ids: list[str]) -> None:
+        db.executemany("INSERT OR REPLACE INTO swap_pending (id, pid) SELECT id, pid FROM pages WHERE id = ?",
+                       [(i,) for i in page_ids])
+
+    def swap_begin(self, page_ids: list[str]) -> None:
+        """Before a swap write: if llmos dies before ``mark_evicted``/``swap_done``, the next
+        start reconciles these pages (swap.recover)."""
+        with self._tx() as db:
+            self._pending(db, page_ids)
+
+    def swap_done(self, page_ids: list[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM swap_pending WHERE id = ?", [(i,) for i in page_ids])
+
+    def swap_pending(self) -> dict[int, list[str]]:
+        """Page ids by pid whose swap write or delete may have been cut (empty after a clean run)."""
+        with self._tx(atomic=False) as db:
+            rows = db.execute("SELECT pid, id FROM swap_pending ORDER BY pid, id").fetchall()
+        out: dict[int, list[str]] = {}
+        for pid, page_id in rows:
+            out.setdefault(pid, []).append(page_id)
+        return out
 
     def pages(self, pid: int, resident: bool | None = None) -> list[Page]:
         """A process's pages in ``seq`` order, all or only (non-)resident ones; tokens=None."""

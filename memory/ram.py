@@ -332,7 +332,8 @@ class Pager:
                 return []
             for page in victims:
                 page.resident = False
-                page.tokens = None
+                page.tokens = None  # a swapped page keeps only its text in memory:
+                page.vector = None  # its embedding is in swap; re-embedded if it comes back
                 space.resident_tokens -= page.n_tokens
             space.evictions += len(victims)
             self.on_event(Event("evict", space.pid, [p.id for p in victims], freed))

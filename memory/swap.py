@@ -99,21 +99,61 @@ class Swap:
         return np.asarray([p.vector for p in pages], dtype=np.float32).reshape(len(pages), -1)
 
     def swap_out(self, pages: list[Page]) -> None:
-        """Write pages to their process's swap collection, then mark them evicted in the journal."""
+        """Write pages to their process's swap collection, then mark them evicted in the journal.
+
+        Write-ahead: the journal notes the intent first. If the write fails (a full disk, a
+        server that died) the copies written so far are removed and the error is raised: the
+        pages stay in RAM and swap holds nothing of them. If llmos dies in between, the intent
+        is still in the journal and ``recover`` settles it on the next start.
+        """
         self.settle()
-        now = time.time()
-        for pid in sorted({p.pid for p in pages}):
-            group = [p for p in pages if p.pid == pid]
-            self.disk.add(
-                collection(pid),
-                ids=[p.id for p in group],
-                texts=[p.text for p in group],
-                metadatas=[{"pid": p.pid, "page_id": p.id, "origin": p.origin.value, "trust": p.trust.value,
-                            "seq": p.seq, "source": p.source, "created": p.created, "evicted_at": now}
-                           for p in group],
-                embeddings=self._vectors(group),
-            )
-        self.journal.mark_evicted([p.id for p in pages])
+        ids = [p.id for p in pages]
+        self.journal.swap_begin(ids)
+        try:
+            for pid in sorted({p.pid for p in pages}):
+                self._write(pid, [p for p in pages if p.pid == pid])
+        except Exception:
+            try:
+                for pid in sorted({p.pid for p in pages}):
+                    self.disk.delete(collection(pid), ids=[p.id for p in pages if p.pid == pid])
+                self.journal.swap_done(ids)
+            except Exception:  # the disk is gone altogether: recover() cleans up on the next start
+                pass
+            raise
+        self.journal.mark_evicted(ids)
+
+    def _write(self, pid: int, group: list[Page], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.disk.add(
+            collection(pid),
+            ids=[p.id for p in group],
+            texts=[p.text for p in group],
+            metadatas=[{"pid": p.pid, "page_id": p.id, "origin": p.origin.value, "trust": p.trust.value,
+                        "seq": p.seq, "source": p.source, "created": p.created, "evicted_at": now}
+                       for p in group],
+            embeddings=self._vectors(group),
+        )
+
+    def recover(self) -> dict[str, int]:
+        """After a crash: settle every swap write or delete the journal says may have been cut,
+        so that swap holds a page if and only if the journal says it is evicted. Returns
+        counts: ``rewritten`` (evicted pages missing from swap), ``removed`` (copies of
+        resident pages)."""
+        counts = {"rewritten": 0, "removed": 0}
+        for pid, ids in self.journal.swap_pending().items():
+            pages = {p.id: p for p in (self.journal.page(i) for i in ids) if p is not None}
+            evicted = [p for p in pages.values() if not p.resident]
+            stale = [i for i in ids if i not in pages or pages[i].resident]
+            present = {h.id for h in self.disk.get(collection(pid), ids=[p.id for p in evicted], texts=False)}
+            missing = [p for p in evicted if p.id not in present]
+            if missing:
+                self._write(pid, missing, now=min(p.created for p in missing))
+            if stale:
+                self.disk.delete(collection(pid), ids=stale)
+            self.journal.swap_done(ids)
+            counts["rewritten"] += len(missing)
+            counts["removed"] += len(stale)
+        return counts
 
     def swap_in(self, pages: list[Page]) -> None:
         """Pages came back to RAM. The journal says so at once; their swap copies are
@@ -128,8 +168,14 @@ class Swap:
         embed resident pages that have no vector yet, so the next search ranks them at
         once (a page is embedded once; eviction reuses the vector)."""
         stale, self._stale = self._stale, {}
-        for pid, ids in stale.items():
-            self.disk.delete(collection(pid), ids=ids)
+        for n, (pid, ids) in enumerate(stale.items()):
+            try:
+                self.disk.delete(collection(pid), ids=ids)
+            except Exception:  # kept for the next settle (and in the journal for recover)
+                for later_pid, later in list(stale.items())[n:]:
+                    self._stale.setdefault(later_pid, []).extend(later)
+                raise
+            self.journal.swap_done(ids)
         fresh = [p for p in resident if p.vector is None]
         if fresh:
             self._vectors(fresh)

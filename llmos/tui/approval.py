@@ -32,17 +32,21 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from llmos.kernel.kernel import Approval
+from llmos.term import terminal_safe
 
 
 def describe(request: Approval) -> Group:
     """The call as the modal shows it (also used by tests and the demo)."""
-    head = Text.assemble(("pid ", "dim"), (str(request.pid), "bold"), (f" ({request.app}) wants to run ", "dim"),
-                         (request.device, "bold"), ("  risk ", "dim"), (request.risk, "bold red"))
-    args = json.dumps(request.args, ensure_ascii=False, indent=2)
+    # Everything shown here may come from the model or from untrusted text: made safe for the
+    # terminal (no escapes, no bidi reordering), so the user approves exactly what they read.
+    head = Text.assemble(("pid ", "dim"), (str(request.pid), "bold"),
+                         (f" ({terminal_safe(request.app)}) wants to run ", "dim"),
+                         (terminal_safe(request.device), "bold"), ("  risk ", "dim"), (request.risk, "bold red"))
+    args = terminal_safe(json.dumps(request.args, ensure_ascii=False, indent=2))
     parts = [head, Syntax(args, "json", word_wrap=True, background_color="default")]
     if request.untrusted_sources:
         warning = Text("Untrusted text has entered this process's context, from: ", style="bold yellow")
-        warning.append(", ".join(request.untrusted_sources), style="yellow")
+        warning.append(terminal_safe(", ".join(request.untrusted_sources)), style="yellow")
         warning.append("\nIf you did not ask for this call, an instruction hidden in that text may have.",
                        style="yellow")
         parts.append(warning)

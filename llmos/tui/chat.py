@@ -7,6 +7,14 @@ notices such as evictions). It is anchored to the bottom: it follows new
 text only while the user is at the bottom, and stays put once they scroll
 up to read.
 
+What reaches the screen is made safe for the terminal first
+(``llmos.term.terminal_safe``): Textual passes ESC and C1 controls in widget
+content straight to the terminal, so a model, a device or a file name could
+otherwise set the window title, write the clipboard or clear the screen. The
+widgets keep the exact text (``UserMessage.text``, ``AnswerMessage.text``,
+``SystemMessage.plain``); only what is drawn changes. A system message's
+text is never read as markup (``[/x]`` in a path would crash the screen).
+
 ``Prompt`` is the input line: a ``TextArea`` where Enter sends, Ctrl+J (or
 Shift/Alt+Enter where the terminal reports them) starts a new line, and Up /
 Down on the first / last line walk the history.
@@ -18,13 +26,19 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.errors import MarkupError
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Markdown, Static, TextArea
 from textual.widgets.markdown import MarkdownStream
+
+from llmos.term import terminal_safe
 
 
 def plain_text(renderable: RenderableType, width: int = 100) -> str:
@@ -36,6 +50,39 @@ def plain_text(renderable: RenderableType, width: int = 100) -> str:
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     console.print(renderable)
     return console.export_text().rstrip()
+
+
+class Shown:
+    """A Rich renderable drawn with ``terminal_safe`` applied to the text of its segments:
+    the safety net for tables and groups whose cells were not made safe where they were made."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.renderable, options):
+            if segment.control or not segment.text:
+                yield segment
+            else:
+                yield Segment(terminal_safe(segment.text), segment.style)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.renderable)
+
+
+def displayable(renderable: RenderableType) -> RenderableType:
+    """``renderable`` as it may be drawn: a string is plain text (never markup), and no text
+    in it reaches the terminal as a control character (see the module docstring)."""
+    if isinstance(renderable, str):
+        return Text(terminal_safe(renderable))
+    if isinstance(renderable, Text):
+        safe = terminal_safe(renderable.plain)
+        if safe == renderable.plain:
+            return renderable
+        shown = renderable.copy()
+        shown.plain = safe  # same length: the styles' spans stay where they were
+        return shown
+    return Shown(renderable)
 
 
 class UserMessage(Markdown):
@@ -52,8 +99,9 @@ class UserMessage(Markdown):
     """
 
     def __init__(self, text: str) -> None:
-        super().__init__(text)
+        super().__init__(terminal_safe(text))
         self.text = text
+        """What the user typed, exactly (the screen shows it made safe)."""
 
 
 DRAW_EVERY_S = 0.04
@@ -80,7 +128,7 @@ class AnswerMessage(Markdown):
         self.background = background
         """True for the answer of a process other than the shell's own (``/spawn TEXT``)."""
         self.text = ""
-        """The answer so far (the Markdown source), including tokens not drawn yet."""
+        """The answer so far (the Markdown source, exact), including tokens not drawn yet."""
         self._stream: MarkdownStream | None = None
         self._undrawn = ""
         self._draw_pending = False
@@ -90,7 +138,7 @@ class AnswerMessage(Markdown):
         if not fragment:
             return
         self.text += fragment
-        self._undrawn += fragment
+        self._undrawn += terminal_safe(fragment)  # per character: a split token is no problem
         if not self._draw_pending:
             self._draw_pending = True
             self.set_timer(DRAW_EVERY_S, self._draw)
@@ -131,9 +179,13 @@ class SystemMessage(Static):
     """
 
     def __init__(self, renderable: RenderableType, *, classes: str = "") -> None:
-        super().__init__(renderable, classes=classes)
-        self.plain = plain_text(renderable)
-        """The message as plain text."""
+        try:
+            plain = plain_text(renderable)
+        except MarkupError as exc:  # a table cell read as markup: show why, do not take the screen down
+            renderable = plain = f"(this output cannot be shown: {exc})"
+        super().__init__(displayable(renderable), classes=classes)
+        self.plain = plain
+        """The message as plain text (exact: what is drawn is made safe for the terminal)."""
 
 
 class Conversation(VerticalScroll):
@@ -202,6 +254,15 @@ class Prompt(TextArea):
         self._at: int | None = None
         """Index into ``history`` while walking it; None when editing a fresh line."""
         self._draft = ""
+
+    def render_line(self, y: int) -> Strip:
+        """A line of the input as drawn: the text stays exact (it is sent as typed or pasted),
+        but no control character in it reaches the terminal (TextArea draws them raw)."""
+        strip = super().render_line(y)
+        segments = list(strip)
+        if all(terminal_safe(s.text) == s.text for s in segments if not s.control):
+            return strip
+        return Strip([s if s.control else Segment(terminal_safe(s.text), s.style) for s in segments])
 
     def remember(self, text: str) -> None:
         if text.strip() and (not self.past or self.past[-1] != text):

@@ -21,6 +21,7 @@ from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from llmos.errors import UsageError
+from llmos.term import terminal_safe
 
 if TYPE_CHECKING:
     from llmos.tui.shell import Shell
@@ -41,11 +42,17 @@ def _table(*columns: str, title: str | None = None) -> Table:
                  title_justify="left")
 
 
+def _cell(value) -> Text:
+    """A table cell for a value the user or a plugin chose: shown as it is (Text, never markup:
+    "[/x]" in a str cell would raise) and made safe for the terminal, on one line."""
+    return Text(terminal_safe(str(value), newlines=False))
+
+
 def ps(shell: Shell, args: list[str]) -> RenderableType:
     table = _table("pid", "app", "state", "pri", "pages", "tok", "cpu")
     table.columns[2].min_width = 8
     for r in shell.kernel.ps():
-        table.add_row(str(r["pid"]), r["app"], r["state"], str(r["priority"]),
+        table.add_row(str(r["pid"]), _cell(r["app"]), r["state"], str(r["priority"]),
                       f"{r['resident_pages']}/{r['swapped_pages']}", str(r["tokens_out"]), f"{r['cpu_s']:.1f}")
     table.caption = "pages: resident/swapped · tok: generated · cpu: seconds"
     return table
@@ -54,7 +61,8 @@ def ps(shell: Shell, args: list[str]) -> RenderableType:
 def free(shell: Shell, args: list[str]) -> RenderableType:
     parts: list[RenderableType] = []
     for r in shell.kernel.free():
-        parts.append(Text(f"pid {r['pid']} {r['app']}: {r['resident_tokens']}/{r['budget']} tok resident, "
+        app = terminal_safe(r["app"], newlines=False)
+        parts.append(Text(f"pid {r['pid']} {app}: {r['resident_tokens']}/{r['budget']} tok resident, "
                           f"{r['usage']:.0%} ({r['pressure']})", style="bold"))
         table = _table("region", "pages", "tokens", "swapped")
         for region, v in r["regions"].items():
@@ -99,7 +107,7 @@ def nice(shell: Shell, args: list[str]) -> RenderableType:
 def df(shell: Shell, args: list[str]) -> RenderableType:
     table = _table("collection", "records", "bytes")
     for row in shell.kernel.df():
-        table.add_row(row.name, f"{row.records:,}", f"{row.bytes:,}")
+        table.add_row(_cell(row.name), f"{row.records:,}", f"{row.bytes:,}")
     return table
 
 
@@ -129,7 +137,7 @@ def dmesg(shell: Shell, args: list[str]) -> RenderableType:
         stamp = time.strftime("%H:%M:%S", time.localtime(row["time"]))
         lines.append(f"{stamp} ", style="dim")
         lines.append(f"{row['level']:<5} ", style="yellow" if row["level"] != "info" else "dim")
-        lines.append(row["message"] + "\n")
+        lines.append(terminal_safe(str(row["message"]), newlines=False) + "\n")  # one line each
     return lines if lines.plain else "the kernel log is empty"
 
 
@@ -143,8 +151,9 @@ def devices(shell: Shell, args: list[str]) -> RenderableType:
     for row in registry.list():
         risk = row.risk.value if row.risk else "?"
         style = {"safe": "green", "ask": "yellow", "deny": "red"}.get(risk, "dim")
-        table.add_row(row.name, Text(risk, style=style), "granted" if row.name in grants else "",
-                      row.source, Text(row.error, style="red") if row.error else row.description)
+        table.add_row(_cell(row.name), Text(risk, style=style), "granted" if row.name in grants else "",
+                      _cell(row.source), Text(terminal_safe(row.error, newlines=False), style="red")
+                      if row.error else _cell(row.description))
     table.caption = "ask: every call waits for your approval · deny: never runs · llmos devices --json"
     return table
 
@@ -168,9 +177,9 @@ def model(shell: Shell, args: list[str]) -> RenderableType:
     table = _table("", "", title="A model is two files: the weights, and the program that runs them")
     table.columns[1].overflow = "fold"
     if w:
-        table.add_row("weights", w.get("path", ""))
-        table.add_row("", f"{w.get('name', '')} · {w.get('parameters', 0):,} parameters · "
-                          f"{w.get('quantization', '')} · {w.get('size_bytes', 0) / 1e6:,.0f} MB")
+        table.add_row("weights", _cell(w.get("path", "")))
+        table.add_row("", _cell(f"{w.get('name', '')} · {w.get('parameters', 0):,} parameters · "
+                          f"{w.get('quantization', '')} · {w.get('size_bytes', 0) / 1e6:,.0f} MB"))
     if r:
         table.add_row("runtime", f"{r.get('engine', '')} {r.get('llama_cpp_python', '')}")
         table.add_row("", f"context {r.get('context_window', shell.kernel.cpu.n_ctx):,} tokens · "

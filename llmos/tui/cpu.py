@@ -19,9 +19,11 @@ from collections import deque
 import psutil
 from rich.console import Group
 from rich.text import Text
+from textual.markup import escape
 from textual.widgets import Static
 
 from llmos.kernel.cpu import Step
+from llmos.term import terminal_safe
 
 RATE_WINDOW_S = 2.0
 TRACE_TOKENS = 24
@@ -30,8 +32,8 @@ BARS = "▁▂▃▄▅▆▇█"
 
 
 def visible(piece: str) -> str:
-    """A token's text with whitespace made visible."""
-    return piece.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·") or "∅"
+    """A token's text with whitespace made visible (and any control character: a token may be ESC)."""
+    return terminal_safe(piece.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·"), newlines=False) or "∅"
 
 
 class CpuPanel(Static):
@@ -60,7 +62,9 @@ class CpuPanel(Static):
         self.cpu_pct = 0.0
         self.rss = self.host.memory_info().rss
         self._pending = False
-        self.border_title = f"CPU · {getattr(kernel.cpu, 'name', 'model')}"
+        # A remote CPU is named after the model its server reports: shown, never read as markup.
+        name = terminal_safe(str(getattr(kernel.cpu, "name", "model")), newlines=False)
+        self.border_title = f"CPU · {escape(name)}"
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.sample_host)

@@ -14,6 +14,8 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from llmos.term import terminal_safe
+
 STATE_STYLE = {"RUNNING": "bold green", "READY": "yellow", "BLOCKED": "red", "SLEEPING": "",
                "ZOMBIE": "dim"}
 COLUMNS = (("pid", "pid"), ("app", "app"), ("state", "state"), ("pages", "pages"), ("tok", "tok"),
@@ -22,8 +24,11 @@ COLUMNS = (("pid", "pid"), ("app", "app"), ("state", "state"), ("pages", "pages"
 
 
 def ps_cells(row: dict) -> list:
+    # The app's name as Text: a DataTable reads a str cell as markup ("[/x]" would raise), and
+    # made safe for the terminal (it comes from a plugin's manifest).
     return [
-        str(row["pid"]), row["app"], Text(row["state"], style=STATE_STYLE.get(row["state"], "")),
+        str(row["pid"]), Text(terminal_safe(str(row["app"]), newlines=False)),
+        Text(row["state"], style=STATE_STYLE.get(row["state"], "")),
         f"{row['resident_pages']}/{row['swapped_pages']}", str(row["tokens_out"]), str(row["priority"]),
         f"{row['cpu_s']:.1f}", str(row["page_faults"]), str(row["evictions"]),
     ]
@@ -102,7 +107,8 @@ class DiskPanel(Static):
         out = Text(f"swap: {len(pages)} pages, {tokens:,} tok")
         for root, report in list(self.mounts.items()):
             files = report.files_indexed + report.files_unchanged
-            out.append(f"\nmount: {root.rsplit('/', 1)[-1]}/ · {files} files", style="cyan")
+            name = terminal_safe(root.rsplit('/', 1)[-1], newlines=False)
+            out.append(f"\nmount: {name}/ · {files} files", style="cyan")
         self.update(out)
 
 
@@ -130,9 +136,10 @@ class DevicesPanel(Static):
                 out.append("\n")
             error = c.get("error")
             out.append("✗ " if error else "✓ ", style="red" if error else "green")
-            out.append(f"{c['pid']} {c['device']}", style="bold")
+            # The device name is whatever the model wrote; the error may quote a path or output.
+            out.append(terminal_safe(f"{c['pid']} {c['device']}", newlines=False), style="bold")
             if error:
-                out.append(f" {error}", style="red")
+                out.append(f" {terminal_safe(str(error), newlines=False)}", style="red")
             else:
                 out.append(f" {c.get('bytes', 0):,} B")
             out.append(f" {c.get('seconds', 0.0):.2f} s", style="dim")
