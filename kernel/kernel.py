@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmos.errors import LlmosError, UsageError
+from llmos.errors import DiskError, LlmosError, UsageError
 from llmos.kernel import hibernate, syscall
 from llmos.kernel.cpu import CPU, Generation, Step
 from llmos.kernel.trap import Traps
@@ -56,6 +56,8 @@ class LazySwap:
         self.disk_url = disk_url if disk_url is not None or disk_path is not None else configured_url()
         self.signal = signal
         self._swap = None
+        self._off = ""
+        """Why the embedded disk refuses writes for the rest of this run ("" while it works)."""
 
     @property
     def swap(self):
@@ -71,7 +73,18 @@ class LazySwap:
         self.journal.record_page(page)
 
     def swap_out(self, pages: list[Page]) -> None:
-        self.swap.swap_out(pages)
+        if self._off:
+            raise DiskError(f"swap is off until llmos restarts; the disk failed: {self._off}")
+        try:
+            self.swap.swap_out(pages)
+        except Exception as exc:
+            # Why: after a failed write (a full disk) the embedded chromadb was seen to hang
+            # on the next write in the same process (py-spy: inside its Rust upsert). Pages
+            # stay in RAM and in the journal; a restart opens the disk afresh. A Chroma server
+            # is another process: its writes are retried, and resume when it is back.
+            if not self.disk_url:
+                self._off = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise
 
     def swap_in(self, pages: list[Page]) -> None:
         self.swap.swap_in(pages)
