@@ -63,7 +63,10 @@ async def ask_for_a_call(pilot, url: str) -> ApprovalScreen:
     shell = pilot.app.shell
     shell.mode = "required"
     await send(pilot, f'Fetch "{url}"')
-    await wait_for(lambda: isinstance(pilot.app.screen, ApprovalScreen), 120, "the approval modal")
+    # (composed too: the screen is pushed a moment before its widgets are mounted)
+    await wait_for(lambda: isinstance(pilot.app.screen, ApprovalScreen)
+                   and len(pilot.app.screen.query("#call")) and len(pilot.app.screen.query("#deny")),
+                   120, "the approval modal")
     return pilot.app.screen
 
 
