@@ -20,7 +20,6 @@ for devices.
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
 import sys
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from importlib.machinery import PathFinder
 from typing import Any
 
 from llmos.apps.sdk import App, AppError, Manifest
+from llmos.devices.registry import _load_class  # one importer for both entry-point groups
 
 GROUP = "llmos.apps"
 BUILTIN = "llmos (built-in)"
@@ -67,11 +67,6 @@ class _Plugin:
     package: str
     version: str
     error: str | None = None
-
-
-def _load(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def _allowed() -> set[str] | None:
@@ -117,7 +112,7 @@ class AppRegistry:
 
         rows = []
         for name, target in BUILTINS.items():
-            m = _load(target).manifest
+            m = _load_class(target).manifest
             rows.append(AppInfo(name, BUILTIN, __version__, m.description, list(m.devices), True))
         for key, plugin in sorted(self.plugins().items()):
             cls = self._apps.get(key)
@@ -143,7 +138,7 @@ class AppRegistry:
         if name in self._broken:
             raise AppError(f"app {name!r} is broken: {self._broken[name]}")
         if name in BUILTINS:
-            source, load = BUILTIN, lambda: _load(BUILTINS[name])
+            source, load = BUILTIN, lambda: _load_class(BUILTINS[name])
         else:
             plugin = self.plugins().get(name)
             if plugin is None:

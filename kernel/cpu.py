@@ -309,7 +309,25 @@ def split_template(template: str, eos: str, bos: str) -> tuple:
     return plain, render, sys_only, with_gen[len(with_user):]
 
 
-class LlamaCPU(CPU):
+class TemplatedCPU(CPU):
+    """A CPU whose chat template is ``_fmt`` (from ``split_template``), or ChatML when it
+    has none: the embedded CPU reads it from the GGUF, a remote one from the server."""
+
+    _fmt = None
+
+    def format_message(self, role: str, text: str) -> str:
+        if self._fmt is None:
+            return CHATML[0].format(role=role, text=text)
+        plain, render, sys_only, _ = self._fmt
+        if role == "system":
+            return render(plain, [("system", text)])
+        return render(plain, [("system", "S"), (role, text)])[len(sys_only):]
+
+    def generation_prompt(self) -> str:
+        return CHATML[1] if self._fmt is None else self._fmt[3]
+
+
+class LlamaCPU(TemplatedCPU):
     """A GGUF run in-process by llama-cpp-python."""
 
     can_snapshot = True
@@ -400,17 +418,6 @@ class LlamaCPU(CPU):
         except Exception as exc:  # a template we cannot split: say so, use ChatML
             self.template_source = f"chatml (GGUF template unusable: {type(exc).__name__})"
             self._fmt = None
-
-    def format_message(self, role: str, text: str) -> str:
-        if self._fmt is None:
-            return CHATML[0].format(role=role, text=text)
-        plain, render, sys_only, _ = self._fmt
-        if role == "system":
-            return render(plain, [("system", text)])
-        return render(plain, [("system", "S"), (role, text)])[len(sys_only):]
-
-    def generation_prompt(self) -> str:
-        return CHATML[1] if self._fmt is None else self._fmt[3]
 
     # -- generation --------------------------------------------------------------------
 

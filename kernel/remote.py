@@ -56,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
 from llmos.errors import ContextOverflow, LlmosError, UsageError
-from llmos.kernel.cpu import CHATML, CPU, Generation, Step
+from llmos.kernel.cpu import Generation, Step, TemplatedCPU
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds to wait to connect, or for the next streamed token, before the server counts as down."""
@@ -220,7 +220,7 @@ class TiktokenTokenizer:
 # --------------------------------------------------------------------------------------
 
 
-class RemoteCPU(CPU):
+class RemoteCPU(TemplatedCPU):
     """An OpenAI-compatible server as a CPU. See the module docstring."""
 
     can_snapshot = False
@@ -335,17 +335,6 @@ class RemoteCPU(CPU):
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         return self.tokenizer.detokenize(tokens)
-
-    def format_message(self, role: str, text: str) -> str:
-        if self._fmt is None:
-            return CHATML[0].format(role=role, text=text)
-        plain, render, sys_only, _ = self._fmt
-        if role == "system":
-            return render(plain, [("system", text)])
-        return render(plain, [("system", "S"), (role, text)])[len(sys_only):]
-
-    def generation_prompt(self) -> str:
-        return CHATML[1] if self._fmt is None else self._fmt[3]
 
     # -- generation ----------------------------------------------------------------------
 
