@@ -50,6 +50,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from llmos.kernel import heap
 from llmos.kernel.cpu import BLOCK, CPU, Generation, Snapshot, Step
 
 QUANTUM = 32
@@ -238,6 +239,8 @@ class Scheduler:
 
     def _loop(self) -> None:
         while True:
+            if not self._ready:  # going idle (an unlocked peek: a hint is enough here)
+                heap.trim()  # hand freed memory back to the OS, off the token path (kernel/heap.py)
             with self._cond:
                 while not self._ready and not self._stopped:
                     self._cond.wait()

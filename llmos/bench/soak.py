@@ -47,6 +47,7 @@ def run(model: str | None, procs: int, hours: float, every: float, tokens: int, 
         snapshot_mb: float, warmup: float, samples: int, workdir: Path) -> dict:
     from llmos.bench.synthetic import generate
     from llmos.boot import load_cpu
+    from llmos.kernel import heap
     from llmos.kernel.kernel import Kernel
     from llmos.memory.journal import Journal
 
@@ -110,6 +111,7 @@ def run(model: str | None, procs: int, hours: float, every: float, tokens: int, 
         "ram_budget_tokens": kernel.ram, "ram_peak_resident_tokens": peak_resident,
         "pages": pages, "pages_swapped": swapped, "evictions": evictions, "page_faults": faults,
         "switches": sum(s.switches for s in stats), "journal_bytes": journal_bytes,
+        "heap_trims": heap.trims if heap.available() else None,
         "bounded": snap_peak <= budget and peak_resident <= kernel.ram,
         "rss_curve": curve,
     }

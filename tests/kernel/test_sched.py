@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from llmos.errors import ContextOverflow
+from llmos.kernel import heap
 from llmos.kernel.cpu import Generation, Snapshot
 from llmos.kernel.sched import Scheduler, SnapshotStore
 
@@ -150,3 +151,29 @@ async def test_jobs_move_between_batches_and_single_rounds(tiny_cpu):
     assert sched.stats.batches >= 3
     for tokens, text in zip(got, PROMPTS):
         assert tiny_cpu.detokenize(tokens).strip()
+
+
+@pytest.mark.skipif(not heap.available(), reason="malloc_trim is glibc's; elsewhere trim is a no-op")
+async def test_idle_cpu_hands_freed_heap_back(tiny_cpu):
+    """Going idle after a job trims the heap once (rate-limited), off the token path."""
+    tiny_cpu.restore(Snapshot(b"", []))
+
+    async def trimmed(before):
+        for _ in range(100):
+            if heap.trims > before:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    sched = Scheduler(tiny_cpu)
+    try:
+        await collect(sched, 1, prompt(tiny_cpu, PROMPTS[0]), 4)
+        heap._last = 0.0  # as if the last trim was long ago
+        before = heap.trims
+        await collect(sched, 1, prompt(tiny_cpu, PROMPTS[1]), 4)
+        assert await trimmed(before)  # the worker went idle after the job and trimmed
+        assert heap.trims == before + 1
+        await collect(sched, 1, prompt(tiny_cpu, PROMPTS[2]), 4)
+        assert not await trimmed(before + 1)  # within MIN_INTERVAL_S: not again
+    finally:
+        sched.close()
