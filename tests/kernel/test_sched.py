@@ -128,6 +128,26 @@ async def test_batched_rounds_run_processes_together_and_completely(tiny_cpu):
     assert min(shares) / max(shares) > 0.5
 
 
+async def test_a_process_running_alone_joins_a_batch_as_soon_as_another_is_ready(tiny_cpu):
+    """With batching on, a long quantum alone does not keep a newcomer waiting: the running
+    job stops at the next token and both continue in one batched round."""
+    tiny_cpu.restore(Snapshot(b"", []))
+    sched = Scheduler(tiny_cpu, quantum=100, batch=4)
+    order: list[int] = []
+    try:
+        first = asyncio.create_task(collect(sched, 1, prompt(tiny_cpu, PROMPTS[0]), 120, order=order))
+        while len(order) < 4:
+            await asyncio.sleep(0.005)
+        second = await collect(sched, 2, prompt(tiny_cpu, PROMPTS[1]), 8, order=order)
+        await first
+    finally:
+        sched.close()
+    assert len(second) == 8
+    assert sched.stats.batches >= 1
+    # the newcomer got the CPU long before job 1 used up its quantum of 100 tokens
+    assert order.index(2) < 60 and order.count(1) == 120
+
+
 def test_snapshot_store_respects_its_budget():
     store = SnapshotStore(budget=100)
     for pid in range(5):
