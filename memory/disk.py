@@ -230,15 +230,16 @@ class Disk:
 
         ``vector`` is ``text``'s embedding when the caller already has it.
         """
+        if k <= 0:
+            return []
         col = self.collection(name)
         with self._guard(f"searching {name!r}"):
-            n = col.count()
-            if n == 0 or k <= 0:
-                return []
             query = embed([text]) if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1)
+            # No count() first: chromadb returns fewer than k records when it holds fewer, and
+            # counting cost 13 ms at 100k records, twice the search itself.
             result = col.query(
                 query_embeddings=query,
-                n_results=min(k, n),
+                n_results=k,
                 where=where,
                 include=["documents", "metadatas", "distances"],
             )

@@ -40,6 +40,7 @@ import sqlite3
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
 USER_CALLER = "user (llmos device call)"
 """Who pid 0 is in the device audit: the user at the command line."""
 MAX_QUERY_TERMS = 32
+COMMON_PAGES = 1000
+COMMON_SHARE = 0.01
+"""A lexical search leaves out words in more than this many pages and this share of all pages."""
 """Longer queries keep their first 32 distinct terms: bounded search cost."""
 
 # IF NOT EXISTS throughout: two processes creating one new journal at once is harmless.
@@ -146,14 +150,14 @@ class ProcRecord:
     updated: float
 
 
-def fts_query(text: str) -> str:
-    """An arbitrary user string as a safe FTS5 query: each term a quoted phrase, ORed.
+def fts_phrases(text: str) -> list[str]:
+    """An arbitrary user string as safe FTS5 phrases, one per whitespace-separated term.
 
-    Terms are split on whitespace. Inside a term every character that is not a
-    letter or digit becomes a space, which drops all FTS5 syntax (quotes,
-    brackets, ``*``, ``^``, ``:``, NUL) and keeps ids whole: ``INV-20931``
-    becomes the phrase ``"INV 20931"``, the two tokens the tokenizer made of it
-    in the page, adjacent. Returns "" when nothing searchable is left.
+    Inside a term every character that is not a letter or digit becomes a space,
+    which drops all FTS5 syntax (quotes, brackets, ``*``, ``^``, ``:``, NUL) and
+    keeps ids whole: ``INV-20931`` becomes the phrase ``INV 20931``, the two
+    tokens the tokenizer made of it in the page, adjacent. Duplicates (by case)
+    are dropped; at most ``MAX_QUERY_TERMS``.
     """
     phrases: list[str] = []
     seen: set[str] = set()
@@ -163,10 +167,23 @@ def fts_query(text: str) -> str:
         if not cleaned or key in seen:
             continue
         seen.add(key)
-        phrases.append(f'"{cleaned}"')
+        phrases.append(cleaned)
         if len(phrases) == MAX_QUERY_TERMS:
             break
-    return " OR ".join(phrases)
+    return phrases
+
+
+def fts_query(text: str) -> str:
+    """An arbitrary user string as a safe FTS5 query: each term a quoted phrase
+    (:func:`fts_phrases`), ORed. Returns "" when nothing searchable is left."""
+    return " OR ".join(f'"{p}"' for p in fts_phrases(text))
+
+
+def _fts_token(word: str) -> str:
+    """A word as the ``unicode61 remove_diacritics 2`` tokenizer indexes it (near enough:
+    a word folded differently is merely not found in the vocabulary, and kept)."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 class Journal:
@@ -483,10 +500,12 @@ class Journal:
         Any string is accepted (see :func:`fts_query`); one with no searchable
         term returns [].
         """
-        match = fts_query(query)
-        if not match or k <= 0:
+        phrases = fts_phrases(query)
+        if not phrases or k <= 0:
             return []
         self._fold_tails()
+        phrases = self._rare(phrases)
+        match = " OR ".join(f'"{p}"' for p in phrases)
         sql = (
             "SELECT p.id, bm25(pages_fts) AS s FROM pages_fts JOIN pages p ON p.n = pages_fts.rowid "
             "WHERE pages_fts MATCH ?"
@@ -500,6 +519,31 @@ class Journal:
         with self._tx(atomic=False) as db:
             rows = db.execute(sql + " ORDER BY s, p.n LIMIT ?", params + (k,)).fetchall()
         return [(page_id, -score) for page_id, score in rows]
+
+    def _rare(self, phrases: list[str]) -> list[str]:
+        """Drop the phrases too common to be an exact-match signal.
+
+        BM25 ranks every page that matches any phrase, so a word like "time" in
+        8,000 of 100,000 pages made one search cost 40 ms, for a term whose
+        weight (IDF) is a fifth of a name's. A phrase whose rarest word is in more
+        than ``COMMON_PAGES`` pages and ``COMMON_SHARE`` of all pages is left out,
+        unless every phrase is that common: then the rarest one is kept.
+        """
+        if len(phrases) < 2:
+            return phrases
+        with self._tx(atomic=False) as db:
+            total = db.execute("SELECT max(n) FROM pages").fetchone()[0] or 0
+            limit = max(COMMON_PAGES, COMMON_SHARE * total)
+            if total <= limit:
+                return phrases
+            db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.pages_vocab USING fts5vocab(main, pages_fts, 'row')")
+            df = {}
+            for phrase in phrases:
+                counts = [db.execute("SELECT doc FROM temp.pages_vocab WHERE term = ?", (_fts_token(w),)).fetchone()
+                          for w in phrase.split()]
+                df[phrase] = min((c[0] if c else 0) for c in counts)
+        rare = [p for p in phrases if df[p] <= limit]
+        return rare or [min(phrases, key=df.get)]
 
     # -- device audit and kernel log -------------------------------------------
 

@@ -106,21 +106,34 @@ class Swap:
         pages stay in RAM and swap holds nothing of them. If llmos dies in between, the intent
         is still in the journal and ``recover`` settles it on the next start.
         """
+        # A page paged in since the last settle still has its swap copy (pages do not change
+        # once written): it goes back without a write. This is what keeps an eviction on the
+        # fault path (RAM too full for what was recalled) cheap.
+        kept = set()
+        for page in pages:
+            stale = self._stale.get(page.pid)
+            if stale and page.id in stale:
+                stale.remove(page.id)
+                kept.add(page.id)
         self.settle()
-        ids = [p.id for p in pages]
+        fresh = [p for p in pages if p.id not in kept]
+        ids = [p.id for p in fresh]
         self.journal.swap_begin(ids)
         try:
-            for pid in sorted({p.pid for p in pages}):
-                self._write(pid, [p for p in pages if p.pid == pid])
+            for pid in sorted({p.pid for p in fresh}):
+                self._write(pid, [p for p in fresh if p.pid == pid])
         except Exception:
             try:
-                for pid in sorted({p.pid for p in pages}):
-                    self.disk.delete(collection(pid), ids=[p.id for p in pages if p.pid == pid])
+                for pid in sorted({p.pid for p in fresh}):
+                    self.disk.delete(collection(pid), ids=[p.id for p in fresh if p.pid == pid])
                 self.journal.swap_done(ids)
             except Exception:  # the disk is gone altogether: recover() cleans up on the next start
                 pass
+            for page in pages:  # the kept copies are stale again: these pages stay in RAM
+                if page.id in kept:
+                    self._stale.setdefault(page.pid, []).append(page.id)
             raise
-        self.journal.mark_evicted(ids)
+        self.journal.mark_evicted([p.id for p in pages])
 
     def _write(self, pid: int, group: list[Page], now: float | None = None) -> None:
         now = time.time() if now is None else now

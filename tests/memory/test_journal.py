@@ -270,6 +270,23 @@ def test_lexical_search_filters_by_residency_and_pid(corpus: Journal) -> None:
     assert len(corpus.lexical_search("the", k=7)) == 7
 
 
+def test_words_in_too_many_pages_are_left_out_of_a_lexical_search(path: Path) -> None:
+    """A word in 1,500 of 1,600 pages is no exact-match signal and made a search slow:
+    with a rare name beside it only the name is searched; alone it is still searched."""
+    j = Journal(path)
+    try:
+        pages = [Page(pid=1, origin=Origin.USER, text=f"Some time ago, note {i} was written.", id=f"common-{i}")
+                 for i in range(1500)]
+        pages += [Page(pid=1, origin=Origin.USER, text=f"Filler page {i}.", id=f"filler-{i}") for i in range(99)]
+        pages.append(Page(pid=1, origin=Origin.USER, text="Oberhäuser signed it.", id="rare"))
+        j.record_pages(pages)
+        assert [h for h, _ in j.lexical_search("time Oberhauser", evicted_only=False, k=20)] == ["rare"]
+        assert len(j.lexical_search("time", evicted_only=False, k=20)) == 20
+        assert len(j.lexical_search("time filler", evicted_only=False, k=200)) == 99  # "time" left out
+    finally:
+        j.close()
+
+
 def test_appended_text_becomes_searchable(path: Path, journal: Journal) -> None:
     page = Page(pid=1, origin=Origin.ASSISTANT, text="The order ")
     journal.record_page(page)
