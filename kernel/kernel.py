@@ -73,10 +73,16 @@ class LazySwap:
         self.journal.record_page(page)
 
     def swap_out(self, pages: list[Page]) -> None:
+        self._write(lambda ps: self.swap.swap_out(ps), pages)
+
+    def clean(self, pages: list[Page]) -> None:
+        self._write(lambda ps: self.swap.clean(ps), pages)
+
+    def _write(self, write, pages: list[Page]) -> None:
         if self._off:
             raise DiskError(f"swap is off until llmos restarts; the disk failed: {self._off}")
         try:
-            self.swap.swap_out(pages)
+            write(pages)
         except Exception as exc:
             # Why: after a failed write (a full disk) the embedded chromadb was seen to hang
             # on the next write in the same process (py-spy: inside its Rust upsert). Pages

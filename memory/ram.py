@@ -77,8 +77,12 @@ class Backing(Protocol):
         """Mark pages resident again (journal)."""
 
     def settle(self, resident: list[Page]) -> None:
-        """Finish deferred work off the page-fault path: swap bookkeeping, and whatever
-        makes the next search of these resident pages fast."""
+        """Finish deferred work off the page-fault path: whatever makes the next search
+        of these resident pages fast."""
+
+    def clean(self, pages: list[Page]) -> None:
+        """Copy resident pages to swap ahead of their eviction, so that evicting them on
+        the page-fault path writes nothing; raise if they could not be written."""
 
 
 _LT = "<\uff1c\ufe64\u2039\u3008\u276e"
@@ -296,6 +300,7 @@ class Pager:
             if space.usage >= EVICT_AT:
                 evicted = self.evict(space, int(space.budget * EVICT_TO), protect=set(protect))
             self.backing.settle([p for p in space.pages if p.resident and not p.pinned])
+            self._clean_ahead(space)
             if space.usage >= WARN_AT and not space.warned:
                 space.warned = True
                 note = Page(space.pid, Origin.KERNEL,
@@ -306,6 +311,27 @@ class Pager:
             elif space.usage < WARN_AT:
                 space.warned = False
             return evicted
+
+    def _clean_ahead(self, space: AddressSpace) -> None:
+        """Have the least-recently-used pages copied to swap now, after a turn, as many as a
+        page fault of the largest size (``PAGE_IN_SHARE`` of RAM) would push out: then a
+        fault that must make room only drops pages, like an OS reclaiming clean pages.
+        A failed copy is reported and costs nothing else: the eviction writes instead.
+        A process that never swapped and is not under pressure (75 %) is left alone: it
+        need not touch the disk at all."""
+        need = space.resident_tokens - int(space.budget * (1 - PAGE_IN_SHARE))
+        if need <= 0 or (space.evictions == 0 and space.usage < WARN_AT):
+            return
+        pages, covered = [], 0
+        for page in sorted((p for p in space.pages if p.resident and not p.pinned), key=lambda p: p.last_used):
+            if covered >= need:
+                break
+            pages.append(page)
+            covered += page.n_tokens
+        try:
+            self.backing.clean(pages)
+        except Exception as exc:
+            self.on_event(Event("swap_error", space.pid, [p.id for p in pages], 0, str(exc)))
 
     def evict(self, space: AddressSpace, target_tokens: int, protect: set[str] = frozenset()) -> list[Page]:
         """Swap out least-recently-used unpinned pages until resident tokens <= target.

@@ -5,6 +5,17 @@ written to their process's swap collection, ``swap-<pid>`` (text, embedding, and
 pid, page id, origin, trust, seq, timestamps) and marked evicted in the
 journal, which already holds every page.
 
+Swap also keeps copies of some resident pages, so that evicting them writes
+nothing and a page fault that must make room never waits for chromadb (a write
+there costs 10-30 ms, and now and then hundreds): a page paged back in keeps its
+copy, and after each turn the pager has the pages the next eviction would take
+copied ahead (``clean``). Pages do not change once written, so a copy stays
+valid while the page is resident. Each such copy is pending in the journal
+(``swap_pending``); once the page is evicted the journal and swap agree on it,
+and after a crash ``recover`` removes the copies of resident pages. So swap
+holds every evicted page, plus copies of resident pages that the journal lists
+as pending; after a (re)start, exactly the evicted pages.
+
 Finding pages for a fault is hybrid, because neither signal alone is enough:
 
 - **vector** (chromadb, MiniLM embeddings) finds paraphrases ("my sister's
@@ -81,7 +92,8 @@ class Swap:
         self.journal = journal
         self.signal = signal  # "hybrid", "vector" or "lexical" (the benchmark compares them)
         self.search_files = search_files
-        self._stale: dict[int, list[str]] = {}
+        self._copies: dict[int, set[str]] = {}
+        """Per pid, the resident pages that have a copy in swap (pending in the journal)."""
         self._query: tuple[str, np.ndarray] | None = None
 
     def record(self, page: Page) -> None:
@@ -99,41 +111,50 @@ class Swap:
         return np.asarray([p.vector for p in pages], dtype=np.float32).reshape(len(pages), -1)
 
     def swap_out(self, pages: list[Page]) -> None:
-        """Write pages to their process's swap collection, then mark them evicted in the journal.
+        """Put pages in swap, then mark them evicted in the journal.
 
-        Write-ahead: the journal notes the intent first. If the write fails (a full disk, a
-        server that died) the copies written so far are removed and the error is raised: the
-        pages stay in RAM and swap holds nothing of them. If llmos dies in between, the intent
-        is still in the journal and ``recover`` settles it on the next start.
+        A page that already has a copy in swap (written ahead by ``clean``, or left there
+        when it was paged in) costs nothing more: pages do not change once written. The
+        others are written now. Write-ahead: the journal notes the intent first. If the
+        write fails (a full disk, a server that died) the copies written so far are
+        removed and the error is raised: the pages stay in RAM and swap holds nothing
+        new of them. If llmos dies in between, the intent is still in the journal and
+        ``recover`` settles it on the next start.
         """
-        # A page paged in since the last settle still has its swap copy (pages do not change
-        # once written): it goes back without a write. This is what keeps an eviction on the
-        # fault path (RAM too full for what was recalled) cheap.
-        kept = set()
+        fresh = [p for p in pages if p.id not in self._copies.get(p.pid, ())]
+        self._write_ahead(fresh)
+        self.journal.mark_evicted([p.id for p in pages])
         for page in pages:
-            stale = self._stale.get(page.pid)
-            if stale and page.id in stale:
-                stale.remove(page.id)
-                kept.add(page.id)
-        self.settle()
-        fresh = [p for p in pages if p.id not in kept]
-        ids = [p.id for p in fresh]
+            self._copies.get(page.pid, set()).discard(page.id)
+
+    def clean(self, pages: list[Page]) -> None:
+        """Copy resident pages to swap ahead of their eviction, off the page-fault path, so
+        that evicting them later writes nothing (the pager calls this after a turn for the
+        pages the next eviction would take). A copy of a resident page is pending in the
+        journal until the page is evicted; after a crash ``recover`` removes it."""
+        fresh = [p for p in pages if p.resident and p.id not in self._copies.get(p.pid, ())]
+        self._write_ahead(fresh)
+        for page in fresh:
+            self._copies.setdefault(page.pid, set()).add(page.id)
+
+    def _write_ahead(self, pages: list[Page]) -> None:
+        """Write pages to their swap collections under a journalled intent; on failure
+        remove what was written and raise."""
+        if not pages:
+            return
+        ids = [p.id for p in pages]
         self.journal.swap_begin(ids)
         try:
-            for pid in sorted({p.pid for p in fresh}):
-                self._write(pid, [p for p in fresh if p.pid == pid])
+            for pid in sorted({p.pid for p in pages}):
+                self._write(pid, [p for p in pages if p.pid == pid])
         except Exception:
             try:
-                for pid in sorted({p.pid for p in fresh}):
-                    self.disk.delete(collection(pid), ids=[p.id for p in fresh if p.pid == pid])
+                for pid in sorted({p.pid for p in pages}):
+                    self.disk.delete(collection(pid), ids=[p.id for p in pages if p.pid == pid])
                 self.journal.swap_done(ids)
             except Exception:  # the disk is gone altogether: recover() cleans up on the next start
                 pass
-            for page in pages:  # the kept copies are stale again: these pages stay in RAM
-                if page.id in kept:
-                    self._stale.setdefault(page.pid, []).append(page.id)
             raise
-        self.journal.mark_evicted([p.id for p in pages])
 
     def _write(self, pid: int, group: list[Page], now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -169,26 +190,15 @@ class Swap:
         return counts
 
     def swap_in(self, pages: list[Page]) -> None:
-        """Pages came back to RAM. The journal says so at once; their swap copies are
-        deleted at the next ``settle`` (the next eviction, or after the turn), off the
-        page-fault path, so that swap again holds exactly the evicted pages."""
+        """Pages came back to RAM. The journal says so at once; their swap copies stay
+        (pending in the journal), so evicting them again writes nothing."""
         self.journal.mark_resident([p.id for p in pages])
         for page in pages:
-            self._stale.setdefault(page.pid, []).append(page.id)
+            self._copies.setdefault(page.pid, set()).add(page.id)
 
     def settle(self, resident: list[Page] = ()) -> None:
-        """Off the fault path: delete the swap copies of pages that were paged back in, and
-        embed resident pages that have no vector yet, so the next search ranks them at
-        once (a page is embedded once; eviction reuses the vector)."""
-        stale, self._stale = self._stale, {}
-        for n, (pid, ids) in enumerate(stale.items()):
-            try:
-                self.disk.delete(collection(pid), ids=ids)
-            except Exception:  # kept for the next settle (and in the journal for recover)
-                for later_pid, later in list(stale.items())[n:]:
-                    self._stale.setdefault(later_pid, []).extend(later)
-                raise
-            self.journal.swap_done(ids)
+        """Off the fault path: embed resident pages that have no vector yet, so the next
+        search ranks them at once (a page is embedded once; eviction reuses the vector)."""
         fresh = [p for p in resident if p.vector is None]
         if fresh:
             self._vectors(fresh)
@@ -199,12 +209,15 @@ class Swap:
         mounted-file excerpts if there is room."""
         depth = max(k * 3, 20)
         resident = list(resident)
+        copies = self._copies.get(pid, set())
         rankings: list[list[str]] = []
         if self.signal in ("hybrid", "vector"):
             qvec = embed([query])[0]
             self._query = (query, qvec)
-            scored = [(h.distance, h.id) for h in self.disk.query(collection(pid), query, depth, vector=qvec)
-                      if h.id not in self._stale.get(pid, ())]
+            # Resident pages are ranked from RAM below; their copies in swap are skipped
+            # (and asked for on top, so that they do not crowd swapped pages out).
+            found = self.disk.query(collection(pid), query, depth + len(copies), vector=qvec)
+            scored = [(h.distance, h.id) for h in found if h.id not in copies]
             if resident:
                 distances = 1.0 - self._vectors(resident) @ qvec
                 scored += [(float(d), p.id) for d, p in zip(distances, resident)]

@@ -46,3 +46,19 @@ def run_llmos(*args: str, home: Path | str | None = None, input: bytes | None = 
         env["LLMOS_HOME"] = str(home)
     return subprocess.run([sys.executable, "-m", "llmos", *args], input=input, capture_output=True,
                           env=env, timeout=timeout)
+
+
+def assert_swap_agrees(disk, journal, pid: int) -> None:
+    """The invariant between swap (chromadb) and the journal for one process: swap holds
+    every evicted page, and besides them only copies of resident pages, which the journal
+    lists as pending (``memory/swap.py``). After a restart's recovery there are none of those."""
+    from llmos.memory.swap import collection
+
+    on_disk = {h.id for h in disk.get(collection(pid), texts=False)}
+    pages = journal.pages(pid)
+    evicted = {p.id for p in pages if not p.resident}
+    resident = {p.id for p in pages if p.resident}
+    pending = set(journal.swap_pending().get(pid, []))
+    assert evicted <= on_disk, f"evicted pages missing from swap: {evicted - on_disk}"
+    assert on_disk - evicted == pending, "a copy in swap that the journal does not know of, or the reverse"
+    assert pending <= resident

@@ -18,7 +18,7 @@ from llmos.memory.embed import embed
 from llmos.memory.journal import Journal
 from llmos.memory.page import Origin
 from llmos.memory.swap import collection
-from tests.conftest import run_llmos
+from tests.conftest import assert_swap_agrees, run_llmos
 from tests.servers import chroma_server
 
 pytestmark = pytest.mark.skipif(shutil.which("chroma") is None, reason="the chroma server command is not installed")
@@ -53,7 +53,7 @@ def test_pages_swap_out_to_the_server_and_fault_back_in(tiny_cpu, chroma, tmp_pa
         disk = kernel.backing.swap.disk
         assert disk.url == chroma.url and disk.path is None
         assert not (llmos_home / "data" / "disk").exists()  # nothing went to an embedded disk
-        assert disk.count(collection(proc.pid)) == len(swapped)
+        assert_swap_agrees(disk, kernel.journal, proc.pid)
         # a page fault finds the evicted fact on the server by its exact number and brings it back
         first = swapped[0]
         code = first.text.rsplit(" ", 1)[-1].rstrip(".")
@@ -130,7 +130,7 @@ def test_a_server_that_dies_loses_no_page_and_swap_resumes_when_it_is_back(tiny_
         srv.start()  # the same port and data
         kernel.add_page(proc, Origin.USER, "The disk is back.")
         assert proc.space.evictions > before
-        assert kernel.backing.swap.disk.count(collection(proc.pid)) == sum(not p.resident for p in proc.space.pages)
+        assert_swap_agrees(kernel.backing.swap.disk, kernel.journal, proc.pid)
     finally:
         kernel.close()
         srv.stop()

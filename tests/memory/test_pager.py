@@ -105,10 +105,13 @@ def test_page_fault_brings_back_exact_ids_and_paraphrases(pager):
     assert any(e.kind == "page_in" for e in pager.events)
     pager.admit(space, Page(space.pid, Origin.ASSISTANT, "Lisbon, as you said."))
     assert space.usage < EVICT_AT  # ...and the next balance brings it back under 90 %
-    ids = {p.id for p in space.resident() if not p.pinned}
+    resident = {p.id for p in space.resident() if not p.pinned}
     on_disk = {h.id for h in pager.swap.disk.get(collection(space.pid))}
-    assert not ids & on_disk  # swap holds exactly the evicted pages once settled
-    assert on_disk == {p.id for p in space.swapped()}
+    pending = set(pager.journal.swap_pending().get(space.pid, []))
+    # swap holds every evicted page; anything else there is a copy of a resident page,
+    # and the journal lists exactly those as pending (removed by recover after a crash)
+    assert {p.id for p in space.swapped()} <= on_disk
+    assert on_disk - {p.id for p in space.swapped()} == pending and pending <= resident
 
 
 def test_fault_on_unrelated_input_brings_nothing(pager):
