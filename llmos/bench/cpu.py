@@ -19,7 +19,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 SYSTEM = ("You are a helpful assistant running inside llmos, an operating system for language models. "
           "Answer clearly. Use the devices you are given when they help. ") * 4
@@ -109,13 +111,16 @@ def run(model: str | None, n: int = 128, rounds: int = 3) -> dict:
     from llmos.boot import load_cpu
     from llmos.kernel.cpu import Snapshot
     from llmos.kernel.kernel import Kernel
+    from llmos.memory.journal import Journal
 
     cpu = load_cpu(model, quiet=True)
     cpu = cpu[0] if isinstance(cpu, list) else cpu  # several --cpu-url: the first one is measured
     remote = not cpu.can_snapshot
     prompt = cpu.chat_tokens([("system", SYSTEM), ("user", QUESTION)])
     raw, ours, counts = [], [], set()
-    kernel = Kernel(cpu, lock=False)
+    tmp = tempfile.TemporaryDirectory(prefix="llmos-bench-")  # the user's journal and disk are not touched
+    kernel = Kernel(cpu, lock=False, journal=Journal(Path(tmp.name) / "journal.sqlite3"),
+                    disk_path=Path(tmp.name) / "disk")
     try:
         for _ in range(rounds):
             if remote:
@@ -132,6 +137,7 @@ def run(model: str | None, n: int = 128, rounds: int = 3) -> dict:
             counts.add(count)
     finally:
         kernel.close()
+        tmp.cleanup()
     r, o = statistics.median(raw), statistics.median(ours)
     result = {"model": cpu.name, "threads": getattr(cpu, "n_threads", None), "tokens": sorted(counts),
               "rounds": rounds, "raw_tok_s": round(r, 2), "llmos_tok_s": round(o, 2),
