@@ -44,11 +44,11 @@ def available() -> bool:
     return _malloc_trim is not None
 
 
-def trim(force: bool = False) -> bool:
+def trim() -> bool:
     """Return free heap to the OS, at most once per ``MIN_INTERVAL_S``; True if it ran."""
     global _last, trims
     now = time.monotonic()
-    if _malloc_trim is None or (not force and now - _last < MIN_INTERVAL_S):
+    if _malloc_trim is None or now - _last < MIN_INTERVAL_S:
         return False
     _malloc_trim(0)
     _last = time.monotonic()

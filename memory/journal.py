@@ -55,10 +55,10 @@ DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
 USER_CALLER = "user (llmos device call)"
 """Who pid 0 is in the device audit: the user at the command line."""
 MAX_QUERY_TERMS = 32
+"""Longer queries keep their first 32 distinct terms: bounded search cost."""
 COMMON_PAGES = 1000
 COMMON_SHARE = 0.01
 """A lexical search leaves out words in more than this many pages and this share of all pages."""
-"""Longer queries keep their first 32 distinct terms: bounded search cost."""
 
 # IF NOT EXISTS throughout: two processes creating one new journal at once is harmless.
 _SCHEMA = """
@@ -176,7 +176,11 @@ def fts_phrases(text: str) -> list[str]:
 def fts_query(text: str) -> str:
     """An arbitrary user string as a safe FTS5 query: each term a quoted phrase
     (:func:`fts_phrases`), ORed. Returns "" when nothing searchable is left."""
-    return " OR ".join(f'"{p}"' for p in fts_phrases(text))
+    return _fts_match(fts_phrases(text))
+
+
+def _fts_match(phrases: list[str]) -> str:
+    return " OR ".join(f'"{p}"' for p in phrases)
 
 
 def _fts_token(word: str) -> str:
@@ -504,8 +508,7 @@ class Journal:
         if not phrases or k <= 0:
             return []
         self._fold_tails()
-        phrases = self._rare(phrases)
-        match = " OR ".join(f'"{p}"' for p in phrases)
+        match = _fts_match(self._rare(phrases))
         sql = (
             "SELECT p.id, bm25(pages_fts) AS s FROM pages_fts JOIN pages p ON p.n = pages_fts.rowid "
             "WHERE pages_fts MATCH ?"

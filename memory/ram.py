@@ -322,12 +322,7 @@ class Pager:
         need = space.resident_tokens - int(space.budget * (1 - PAGE_IN_SHARE))
         if need <= 0 or (space.evictions == 0 and space.usage < WARN_AT):
             return
-        pages, covered = [], 0
-        for page in sorted((p for p in space.pages if p.resident and not p.pinned), key=lambda p: p.last_used):
-            if covered >= need:
-                break
-            pages.append(page)
-            covered += page.n_tokens
+        pages = _least_recent(space, need)
         try:
             self.backing.clean(pages)
         except Exception as exc:
@@ -340,15 +335,8 @@ class Pager:
         leave RAM. A failed write leaves RAM as it was (and is reported).
         """
         with self.lock:
-            victims, freed = [], 0
-            need = space.resident_tokens - target_tokens
-            candidates = sorted((p for p in space.pages if p.resident and not p.pinned and p.id not in protect),
-                                key=lambda p: p.last_used)
-            for page in candidates:
-                if freed >= need:
-                    break
-                victims.append(page)
-                freed += page.n_tokens
+            victims = _least_recent(space, space.resident_tokens - target_tokens, protect)
+            freed = sum(p.n_tokens for p in victims)
             if not victims:
                 return []
             try:
@@ -418,3 +406,16 @@ class Pager:
             for page in chosen:
                 page.touch()
             return chosen
+
+
+def _least_recent(space: AddressSpace, tokens: int, protect: set[str] = frozenset()) -> list[Page]:
+    """The least-recently-used resident unpinned pages (not in ``protect``) that hold at
+    least ``tokens`` tokens together, or all of them: the next eviction's victims."""
+    pages, covered = [], 0
+    for page in sorted((p for p in space.pages if p.resident and not p.pinned and p.id not in protect),
+                       key=lambda p: p.last_used):
+        if covered >= tokens:
+            break
+        pages.append(page)
+        covered += page.n_tokens
+    return pages

@@ -245,7 +245,9 @@ class Swap:
 
     def _file_pages(self, pid: int, query: str, k: int) -> list[Page]:
         out = []
-        for hit in self.disk.query("files", query, k):
+        # the query's embedding, when the vector search above made it: one embedding per fault
+        vector = self._query[1] if self._query is not None and self._query[0] == query else None
+        for hit in self.disk.query("files", query, k, vector=vector):
             if hit.distance > FILE_MAX_DISTANCE:
                 continue
             m = hit.metadata
