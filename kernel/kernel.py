@@ -37,7 +37,7 @@ from llmos.kernel.sched import Scheduler
 from llmos.memory.journal import Journal
 from llmos.memory.page import Origin, Page, Trust
 from llmos.memory.ram import AddressSpace, Event, Pager
-from llmos.paths import data_dir
+from llmos.paths import configured_disk_url, data_dir
 
 DEFAULT_RESERVE = 512
 """Tokens of the context window kept free for the answer."""
@@ -48,12 +48,10 @@ class LazySwap:
     something is first swapped out or there is something on disk to search."""
 
     def __init__(self, journal: Journal, disk_path: Path | None, disk_url: str | None, signal: str) -> None:
-        from llmos.memory.disk import configured_url
-
         self.journal = journal
         self.disk_path = disk_path or data_dir() / "disk"
         # No explicit disk: the configured one (LLMOS_DISK_URL or config.toml), if any.
-        self.disk_url = disk_url if disk_url is not None or disk_path is not None else configured_url()
+        self.disk_url = disk_url if disk_url is not None or disk_path is not None else configured_disk_url()
         self.signal = signal
         self._swap = None
         self._off = ""

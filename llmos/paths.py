@@ -59,3 +59,17 @@ def load_config() -> dict:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read config {path}: {exc}") from None
+
+
+def configured_disk_url() -> str | None:
+    """The Chroma server the user configured: ``LLMOS_DISK_URL``, else ``[disk] url`` in
+    config.toml; None for the embedded disk. (``--disk-url`` sets ``LLMOS_DISK_URL``.)
+    Here, not in memory/disk.py, so asking costs no chromadb import (0.5 s of a cold start)."""
+    url = os.environ.get("LLMOS_DISK_URL", "").strip()
+    if url:
+        return url
+    disk = load_config().get("disk", {})
+    url = disk.get("url") if isinstance(disk, dict) else None
+    if url is not None and not isinstance(url, str):
+        raise UsageError("config.toml: [disk] url must be a string like \"http://host:8000\"")
+    return url.strip() or None if url else None

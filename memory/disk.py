@@ -8,7 +8,7 @@ figures ``llmos df`` prints.
 By default the disk is embedded, ``chromadb.PersistentClient`` on
 ``<data dir>/disk``; with ``url`` it is a Chroma server reached through
 ``chromadb.HttpClient`` (scale-out). ``Disk()`` with neither uses the
-configured server when there is one (``configured_url``: ``LLMOS_DISK_URL``,
+configured server when there is one (``llmos.paths.configured_disk_url``: ``LLMOS_DISK_URL``,
 else ``[disk] url`` in config.toml), so every part of llmos uses the same disk. Every collection uses the offline MiniLM
 embedding function from ``embed.py`` and cosine distance (0 = same meaning,
 2 = opposite); vectors are computed here, in this process, for both kinds.
@@ -36,7 +36,7 @@ import numpy as np
 
 from llmos.errors import DiskError, UsageError
 from llmos.memory.embed import DIM, MiniLMEmbedding, embed
-from llmos.paths import data_dir
+from llmos.paths import configured_disk_url, data_dir
 
 COLLECTIONS = ("swap", "files")
 """The collections llmos itself uses."""
@@ -67,21 +67,6 @@ class CollectionStats:
     """Size of the whole persistent directory (all collections); None on a server."""
 
 
-def configured_url() -> str | None:
-    """The Chroma server the user configured: ``LLMOS_DISK_URL``, else ``[disk] url`` in
-    config.toml; None for the embedded disk. (``--disk-url`` sets ``LLMOS_DISK_URL``.)"""
-    url = os.environ.get("LLMOS_DISK_URL", "").strip()
-    if url:
-        return url
-    from llmos.paths import load_config
-
-    disk = load_config().get("disk", {})
-    url = disk.get("url") if isinstance(disk, dict) else None
-    if url is not None and not isinstance(url, str):
-        raise UsageError("config.toml: [disk] url must be a string like \"http://host:8000\"")
-    return url.strip() or None if url else None
-
-
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:200] if lines else type(exc).__name__
@@ -92,7 +77,7 @@ class Disk:
 
     def __init__(self, path: Path | None = None, *, url: str | None = None) -> None:
         if path is None and url is None:
-            url = configured_url()
+            url = configured_disk_url()
         self.path: Path | None = None
         self.url: str | None = url
         self._collections: dict[str, Any] = {}

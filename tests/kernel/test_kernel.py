@@ -103,6 +103,48 @@ def test_pinned_prefix_is_hibernated_and_restored_on_the_next_boot(tiny_cpu):
     assert outputs[0] == outputs[1]
 
 
+COLD_BOOT = r"""
+import sys
+from llmos.kernel.cpu import LlamaCPU
+from llmos.kernel.models import resolve
+from llmos.kernel.kernel import Kernel
+
+kernel = Kernel(LlamaCPU(resolve("tiny"), n_ctx=2048), lock=False)
+proc = kernel.spawn("chat", "You are a helpful assistant.")
+kernel.ask(proc, "Say hello.", max_tokens=4)
+print("chromadb" in sys.modules, kernel.backing.disk_url)
+kernel.close()
+"""
+
+
+def test_a_boot_that_never_swaps_never_loads_the_disk():
+    """The disk (chromadb, the embedding model) costs half a second to import: a boot and a
+    turn that swap nothing must not pay for it (bench cpu's cold first token)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", COLD_BOOT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "None"]
+
+
+def test_the_configured_disk_url_comes_from_the_environment_then_the_config(llmos_home, monkeypatch):
+    import pytest
+
+    from llmos.errors import UsageError
+    from llmos.paths import configured_disk_url
+
+    assert configured_disk_url() is None
+    (llmos_home / "config.toml").write_text('[disk]\nurl = " http://10.0.0.2:8000 "\n')
+    assert configured_disk_url() == "http://10.0.0.2:8000"
+    monkeypatch.setenv("LLMOS_DISK_URL", "http://10.0.0.3:8000")
+    assert configured_disk_url() == "http://10.0.0.3:8000"
+    monkeypatch.delenv("LLMOS_DISK_URL")
+    (llmos_home / "config.toml").write_text("[disk]\nurl = 8000\n")
+    with pytest.raises(UsageError, match="must be a string"):
+        configured_disk_url()
+
+
 KILLED_MID_ANSWER = r"""
 import asyncio, os, signal, sys
 from llmos.kernel.cpu import LlamaCPU
