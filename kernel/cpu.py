@@ -357,6 +357,7 @@ class LlamaCPU(TemplatedCPU):
         self.load_s = time.perf_counter() - started
         self.n_ctx = self.llm.n_ctx()
         self._vocab = self.llm._model.vocab
+        self._n_vocab = self.llm.n_vocab()
         self._pieces: dict[int, bytes] = {}
         self._canonical = 0
         self._setup_template()
@@ -421,10 +422,18 @@ class LlamaCPU(TemplatedCPU):
 
     # -- generation --------------------------------------------------------------------
 
+    def logits(self, idx: int = -1):
+        """The logits at batch index ``idx`` of the last decode, as a numpy view (no copy)."""
+        import llama_cpp
+        import numpy as np
+
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, idx),
+                                     shape=(self._n_vocab,))
+
     def _top(self, n: int, idx: int = -1) -> list[tuple[str, float]]:
         import numpy as np
 
-        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(idx), shape=(self.llm.n_vocab(),))
+        logits = self.logits(idx)
         idx = np.argpartition(logits, -n)[-n:]
         idx = idx[np.argsort(-logits[idx])]
         z = logits - logits.max()
@@ -515,7 +524,8 @@ class LlamaCPU(TemplatedCPU):
 
     def _sampler(self, temperature: float, seed: int, grammar: str | None, lazy: str | None):
         """The sampling chain: grammar first (strict, or lazy from a trigger pattern), then
-        greedy at temperature 0, else top-k/top-p/min-p/temperature with a seeded draw."""
+        greedy at temperature 0, else top-k/top-p/min-p/temperature with a seeded draw.
+        (Plain greedy decoding does not use it: see ``Decoding.greedy``.)"""
         from llama_cpp import _internals as internals
 
         chain = internals.LlamaSampler()

@@ -51,7 +51,12 @@ class Decoding:
         self.cancel = cancel
         self.result = result if result is not None else Generation()
         self.result.prompt_tokens = len(self.tokens)
-        self.sampler = cpu._sampler(temperature, seed, grammar, lazy)
+        self.greedy = temperature <= 0 and not grammar
+        """The token is the first maximum of the logits, taken straight from them. Why not
+        llama.cpp's greedy sampler: ``llama_sampler_sample`` first copies every candidate
+        (~150k on Qwen's vocabulary) into a fresh array, 0.24 ms a token here, where an
+        argmax over the logits takes 0.02 ms. Both pick the first maximum: same tokens."""
+        self.sampler = None if self.greedy else cpu._sampler(temperature, seed, grammar, lazy)
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self.started = time.perf_counter()
@@ -73,7 +78,10 @@ class Decoding:
             result.stop_reason = "interrupted"
             return self._finish()
         top = self.cpu._top(self.top_n, idx) if self.top_n else None
-        token = self.sampler.sample(self.cpu.llm._ctx, idx)
+        if self.greedy:
+            token = int(self.cpu.logits(idx).argmax())
+        else:
+            token = self.sampler.sample(self.cpu.llm._ctx, idx)
         if self._t_first is None:
             self._t_first = time.perf_counter()
             result.first_token_s = self._t_first - self.started

@@ -54,6 +54,24 @@ def test_greedy_is_deterministic_and_answers(tiny_cpu):
     assert b.reused_tokens >= 64  # the second run kept the first run's KV prefix
 
 
+def test_greedy_picks_what_llama_cpps_greedy_sampler_picks(tiny_cpu):
+    """Greedy decoding takes the argmax of the logits itself (``Decoding.greedy``); it must
+    choose exactly the tokens llama.cpp's own greedy sampler chooses from the same state."""
+    tokens = chat(tiny_cpu, "Write a short story about a lighthouse keeper.")
+    ours = Generation()
+    list(tiny_cpu.stream(tokens, max_tokens=48, result=ours))
+    sampler = tiny_cpu._sampler(0.0, 0, None, None)
+    theirs: list[int] = []
+    tiny_cpu.prefill(tokens)
+    while len(theirs) < len(ours.tokens):
+        token = sampler.sample(tiny_cpu.llm._ctx, -1)
+        if tiny_cpu.is_eog(token):
+            break
+        theirs.append(token)
+        tiny_cpu.llm.eval([token])
+    assert len(ours.tokens) > 20
+    assert theirs == ours.tokens
+
 def test_output_does_not_depend_on_what_ran_before(tiny_cpu):
     """Prompts are read in blocks at fixed positions, so reused KV equals fresh KV."""
     from llmos.kernel.cpu import Snapshot
