@@ -358,6 +358,12 @@ class LlamaCPU(TemplatedCPU):
         self.n_ctx = self.llm.n_ctx()
         self._vocab = self.llm._model.vocab
         self._n_vocab = self.llm.n_vocab()
+        # llama_get_logits_ith returning a plain address (llama-cpp-python's binding returns a
+        # float pointer object); a prototype of our own leaves the shared binding untouched.
+        self._logits_at = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32)(
+            ctypes.cast(llama_cpp.llama_get_logits_ith, ctypes.c_void_p).value)
+        self._logit_views: dict[int, object] = {}
+        self._eog: dict[int, bool] = {}
         self._pieces: dict[int, bytes] = {}
         self._canonical = 0
         self._setup_template()
@@ -392,9 +398,12 @@ class LlamaCPU(TemplatedCPU):
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
 
     def is_eog(self, token: int) -> bool:
-        import llama_cpp
+        known = self._eog.get(token)
+        if known is None:
+            import llama_cpp
 
-        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+            known = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+        return known
 
     # -- chat template -----------------------------------------------------------------
 
@@ -423,12 +432,21 @@ class LlamaCPU(TemplatedCPU):
     # -- generation --------------------------------------------------------------------
 
     def logits(self, idx: int = -1):
-        """The logits at batch index ``idx`` of the last decode, as a numpy view (no copy)."""
-        import llama_cpp
+        """The logits at batch index ``idx`` of the last decode, as a numpy view (no copy).
+
+        Views are kept by address: llama.cpp reuses its logits buffer from one decode to
+        the next, and building a view costs more than the greedy argmax over it (it is
+        on every token's path)."""
         import numpy as np
 
-        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, idx),
-                                     shape=(self._n_vocab,))
+        address = self._logits_at(self.llm._ctx.ctx, idx)
+        view = self._logit_views.get(address)
+        if view is None:
+            if len(self._logit_views) > 4 * MAX_SEQS:  # the buffer moved (it grew): start afresh
+                self._logit_views.clear()
+            view = np.ctypeslib.as_array((ctypes.c_float * self._n_vocab).from_address(address))
+            self._logit_views[address] = view
+        return view
 
     def _top(self, n: int, idx: int = -1) -> list[tuple[str, float]]:
         import numpy as np
