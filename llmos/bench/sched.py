@@ -10,6 +10,11 @@ smallest share of CPU time any process got over the largest.
 The speed of a shared machine drifts, so the pair (alone, together) runs
 ``--repeat`` times in turns and the median pair is reported (``ratios`` lists
 them all). Everything runs in a throw-away data dir.
+
+``raw_batch_ratio`` is the hardware's ceiling for that ratio, measured in the
+same turns: llama.cpp itself decoding N sequences per batch vs one, greedy,
+with no kernel around it (an embedded CPU only). ``of_ceiling`` is the
+kernel's ratio over it: how much of what batching can give the scheduler keeps.
 """
 
 from __future__ import annotations
@@ -30,6 +35,31 @@ async def _answer(kernel, proc, text: str, n: int) -> int:
     async for _ in kernel.turn(proc, text, max_tokens=n, result=out):
         pass
     return len(out.tokens)
+
+
+def raw_batch_tok_s(cpu, nseq: int, n: int) -> float:
+    """Tokens/s of llama.cpp decoding ``nseq`` sequences in one batch per step (greedy,
+    ``n`` steps), with none of the kernel's work. Runs on the CPU thread (``Scheduler.call``)."""
+    from llmos.kernel.cpu import Snapshot
+
+    prompt = cpu.chat_tokens([("system", "You are a helpful assistant."), ("user", QUESTIONS[0])])
+    cpu.restore(Snapshot(b"", []))
+    cpu.prefill(prompt)
+    snap = cpu.snapshot()
+    seats = range(1, nseq + 1)
+    for seat in seats:
+        cpu.seq_load(seat, snap)
+    last, pos = {seat: int(cpu.logits(-1).argmax()) for seat in seats}, len(prompt)
+    started = time.perf_counter()
+    try:
+        for _ in range(n):
+            cpu.decode_batch([(seat, last[seat], pos, True) for seat in seats])
+            last = {seat: int(cpu.logits(i).argmax()) for i, seat in enumerate(seats)}
+            pos += 1
+        return nseq * n / (time.perf_counter() - started)
+    finally:
+        for seat in seats:
+            cpu.seq_clear(seat)
 
 
 def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch: int = 4,
@@ -91,20 +121,29 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch:
         core_tokens = [s.stats.tokens for s in kernel.cores]
         # Alone and together, in turns: this machine's speed drifts by 20-30 % from one
         # minute to the next, so each ratio compares two runs made back to back.
+        ceiling = cpu.can_snapshot and 2 <= procs <= cpu.max_batch and len(kernel.cores) == 1
         for _ in range(max(1, repeat)):
             single = alone()
             group = together()
-            runs.append({"single_tok_s": single, **group, "ratio": group["tok_s"] / single})
+            run_ = {"single_tok_s": single, **group, "ratio": group["tok_s"] / single}
+            if ceiling:
+                one = kernel.sched.call(lambda c: raw_batch_tok_s(c, 1, n)).result()
+                run_["raw_batch_ratio"] = kernel.sched.call(lambda c: raw_batch_tok_s(c, procs, n)).result() / one
+            runs.append(run_)
     finally:
         kernel.close()
         tmp.cleanup()
     middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]  # the median run
+    raw = [r["raw_batch_ratio"] for r in runs if "raw_batch_ratio" in r]
+    top = sorted(raw)[len(raw) // 2] if raw else 0.0  # the median
+    ceiling_fields = {"raw_batch_ratio": round(top, 3), "raw_batch_ratios": [round(r, 3) for r in raw],
+                      "of_ceiling": round(middle["ratio"] / top, 3)} if raw else {}
     return {"model": cpu.name, "procs": procs, "policy": policy, "quantum": quantum,
             "tokens_per_proc": middle["counts"], "single_tok_s": round(middle["single_tok_s"], 2),
             "aggregate_tok_s": round(middle["tok_s"], 2), "ratio": round(middle["ratio"], 3),
             "fairness": round(middle["fairness"], 3), "cpu_s_per_token_spread": round(middle["spread"], 3),
             "repeats": len(runs), "ratios": [round(r["ratio"], 3) for r in runs],
-            "fairness_min": round(min(r["fairness"] for r in runs), 3),
+            "fairness_min": round(min(r["fairness"] for r in runs), 3), **ceiling_fields,
             "switches": total("switches") - switches, "batch": kernel.sched.batch,
             "batched_rounds": total("batches") - batches, "cores": len(kernel.cores),
             "per_core_tokens": [s.stats.tokens - t for s, t in zip(kernel.cores, core_tokens)]}
