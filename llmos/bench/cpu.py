@@ -4,7 +4,11 @@ Both sides run the same model file, threads, prompt and greedy decoding in
 one command, alternating (raw, llmos, raw, llmos, ...) so that machine noise
 hits both alike; the medians are compared. ``cold_first_token_s`` is timed
 in a fresh Python process: import, load the model, restore the hibernated
-prefix, and produce the first token of an answer to a short question.
+prefix, and produce the first token of an answer to a short question. It runs
+in the user's own data dir, as a user's cold start does: where that has a disk
+(mounted files, swapped pages), the first turn searches it, which costs the
+disk's libraries (``llmos.boot.prefetch_disk`` loads them while the model
+loads); each of ``cold_runs`` says whether it opened a disk (``disk``).
 
 Both sides decode on the same thread, the kernel's CPU thread. Why: llama.cpp built
 with OpenMP (the usual Linux build) gives each calling thread its own team of worker
@@ -47,7 +51,7 @@ async def first():
     async for step in kernel.turn(proc, "What is the capital of France?", max_tokens=1):
         return time.perf_counter() - t0
 t = asyncio.run(first())
-print(json.dumps({"first_token_s": t, "warm": kernel.warm.result()}))
+print(json.dumps({"first_token_s": t, "warm": kernel.warm.result(), "disk": kernel.backing._swap is not None}))
 kernel.close()
 """
 

@@ -197,3 +197,32 @@ def test_kill_9_mid_answer_loses_nothing_and_restores(tiny_cpu, llmos_home):
         assert answer.text
     finally:
         kernel.close()
+
+
+PREFETCH = r"""
+import sys
+from llmos.boot import prefetch_disk
+
+before = "chromadb" in sys.modules
+thread = prefetch_disk()
+if thread is not None:
+    thread.join(60)
+embed = sys.modules.get("llmos.memory.embed")
+print(before, thread is not None, "chromadb" in sys.modules, embed is not None and embed._model is not None)
+"""
+
+
+def test_boot_loads_the_disk_libraries_ahead_only_when_there_is_a_disk(llmos_home):
+    """``load_cpu`` starts ``prefetch_disk``: with a disk in the data dir, chromadb and the
+    embedding model load on a thread while the model loads; without one, nothing does."""
+    import subprocess
+    import sys
+
+    def run() -> list[str]:
+        out = subprocess.run([sys.executable, "-c", PREFETCH], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert run() == ["False", "False", "False", "False"]
+    (llmos_home / "data" / "disk").mkdir(parents=True)
+    assert run() == ["False", "True", "True", "True"]
