@@ -15,6 +15,8 @@ in-process with llama-cpp-python. The interface is deliberately small:
 runs it on the CPU's own worker thread and hands tokens to an asyncio loop,
 so the loop (and the UI) never waits on the model. A llama.cpp context is not
 thread-safe: every call that touches the context goes through the worker.
+Under a kernel, that one thread is the scheduler's: a second thread decoding
+in the same process would also cost speed (README, "A note on threads").
 
 What this module leaves out: scheduling, paging, KV snapshots (kernel/sched.py).
 """
