@@ -8,7 +8,9 @@ prefix, and produce the first token of an answer to a short question. It runs
 in the user's own data dir, as a user's cold start does: where that has a disk
 (mounted files, swapped pages), the first turn searches it, which costs the
 disk's libraries (``llmos.boot.prefetch_disk`` loads them while the model
-loads); each of ``cold_runs`` says whether it opened a disk (``disk``).
+loads); each of ``cold_runs`` says whether it opened a disk (``disk``). The
+cold process keeps its journal in a throw-away dir, so the user's process
+table does not grow; the hibernated prefix and the disk are the user's own.
 
 Both sides decode on the same thread, the kernel's CPU thread. Why: llama.cpp built
 with OpenMP (the usual Linux build) gives each calling thread its own team of worker
@@ -43,8 +45,9 @@ import time, sys, json
 t0 = time.perf_counter()
 from llmos.boot import load_cpu
 from llmos.kernel.kernel import Kernel
+from llmos.memory.journal import Journal
 cpu = load_cpu(sys.argv[1] if sys.argv[1] != "-" else None, quiet=True)
-kernel = Kernel(cpu, lock=False)
+kernel = Kernel(cpu, lock=False, journal=Journal(sys.argv[3]))
 proc = kernel.spawn("bench", sys.argv[2])
 import asyncio
 async def first():
@@ -108,12 +111,15 @@ def llmos_tok_s(kernel, system: str, n: int) -> tuple[float, int]:
 
 def cold_first_token(model: str | None) -> dict:
     runs = []
-    for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", COLD, model or "-", SYSTEM], capture_output=True, text=True,
-                             env=dict(os.environ), timeout=300)
-        if out.returncode != 0:
-            return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="llmos-bench-") as tmp:
+        for i in range(3):
+            # A journal of its own: the user's process table is not touched.
+            journal = str(Path(tmp) / f"journal-{i}.sqlite3")
+            out = subprocess.run([sys.executable, "-c", COLD, model or "-", SYSTEM, journal], capture_output=True,
+                                 text=True, env=dict(os.environ), timeout=300)
+            if out.returncode != 0:
+                return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {"cold_first_token_s": round(statistics.median(r["first_token_s"] for r in runs[1:]), 3),
             "cold_runs": runs}
 

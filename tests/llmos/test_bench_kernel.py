@@ -25,6 +25,8 @@ def test_bench_cpu_compares_the_kernel_with_raw_llama_cpp_and_times_a_cold_start
     assert len(out["cold_runs"]) == 3 and all(r["warm"] in ("saved", "restored") for r in out["cold_runs"])
     assert [r["warm"] for r in out["cold_runs"]][1:] == ["restored", "restored"]  # hibernated by the first
     assert not any(r["disk"] for r in out["cold_runs"])  # a fresh data dir has no disk to search
+    assert not list((llmos_home / "data").glob("journal*"))  # the user's process table is not touched
+    assert list((llmos_home / "data" / "kv").glob("*.kv"))  # the hibernated prefix is the user's own
     assert out["cold_first_token_s"] > 0
 
 
