@@ -60,14 +60,18 @@ kernel.close()
 
 
 def raw_tok_s(llm, tokens: list[int], n: int) -> tuple[float, int]:
-    """Decode speed of llama-cpp-python's own generate loop (greedy), first token excluded."""
+    """Decode speed of llama-cpp-python's own generate loop (greedy), counted as the kernel's
+    ``Generation.tok_per_s`` counts: the tokens after the first (an end-of-generation token
+    is not one), over the time from the first token to the end."""
     llm.reset()
     count, t_first = 0, None
     for token in llm.generate(tokens, temp=0.0, top_k=1, reset=True):
-        if count == 0:
+        if t_first is None:
             t_first = time.perf_counter()
+        if llm.token_eos() == token:
+            break
         count += 1
-        if count >= n or llm.token_eos() == token:
+        if count >= n:
             break
     return (count - 1) / (time.perf_counter() - t_first), count
 
