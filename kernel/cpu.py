@@ -442,6 +442,8 @@ class LlamaCPU(TemplatedCPU):
         import numpy as np
 
         address = self._logits_at(self.llm._ctx.ctx, idx)
+        if not address:
+            raise RuntimeError(f"llama.cpp has no logits at batch index {idx}")
         view = self._logit_views.get(address)
         if view is None:
             if len(self._logit_views) > 4 * MAX_SEQS:  # the buffer moved (it grew): start afresh
