@@ -34,7 +34,7 @@ from llmos.kernel.cpu import CPU, Generation, Step
 from llmos.kernel.trap import Traps
 from llmos.kernel.proc import Process, ProcState
 from llmos.kernel.sched import Scheduler
-from llmos.memory.journal import Journal
+from llmos.memory.journal import Journal, journal_path
 from llmos.memory.page import Origin, Page, Trust
 from llmos.memory.ram import AddressSpace, Event, Pager
 from llmos.paths import configured_disk_url, data_dir
@@ -56,6 +56,11 @@ class LazySwap:
         self._swap = None
         self._off = ""
         """Why the embedded disk refuses writes for the rest of this run ("" while it works)."""
+
+    @property
+    def opened(self) -> bool:
+        """Whether the disk was opened in this run (it is opened when first needed)."""
+        return self._swap is not None
 
     @property
     def swap(self):
@@ -143,8 +148,6 @@ class Kernel:
         if self.ram < 128:
             raise UsageError(f"RAM of {self.ram} tokens is too small to run a process (minimum 128)")
         if journal is None:
-            from llmos.memory.journal import journal_path
-
             journal = Journal(journal_path())
             if lock:
                 journal.acquire_lock()
@@ -165,6 +168,13 @@ class Kernel:
         self._warmed = False
         self.warm = None
         """Future of the boot-time prefix warm-up ("restored", "saved" or "none")."""
+
+    @classmethod
+    def in_folder(cls, cpu: CPU | Sequence[CPU], folder: Path, **kwargs) -> Kernel:
+        """A kernel whose journal and disk live in ``folder``, laid out as in the data dir,
+        instead of the user's (benchmarks, the demo): the user's processes and swap are not
+        touched. The hibernated prefix is still the user's (``kernel/hibernate.py``)."""
+        return cls(cpu, journal=Journal(journal_path(folder)), disk_path=folder / "disk", **kwargs)
 
     # -- events (the shell draws them; dmesg keeps them) ---------------------------------
 

@@ -131,9 +131,9 @@ CREATE TABLE IF NOT EXISTS swap_pending (id TEXT PRIMARY KEY, pid INTEGER NOT NU
 _PAGE_COLUMNS = "id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens"
 
 
-def journal_path() -> Path:
-    """Where the journal lives: ``data_dir()/journal.sqlite3``."""
-    return data_dir() / "journal.sqlite3"
+def journal_path(folder: Path | None = None) -> Path:
+    """Where the journal lives: ``journal.sqlite3`` in ``folder``, by default the data dir."""
+    return (folder or data_dir()) / "journal.sqlite3"
 
 
 @dataclass

@@ -54,7 +54,7 @@ async def first():
     async for step in kernel.turn(proc, "What is the capital of France?", max_tokens=1):
         return time.perf_counter() - t0
 t = asyncio.run(first())
-print(json.dumps({"first_token_s": t, "warm": kernel.warm.result(), "disk": kernel.backing._swap is not None}))
+print(json.dumps({"first_token_s": t, "warm": kernel.warm.result(), "disk": kernel.backing.opened}))
 kernel.close()
 """
 
@@ -132,7 +132,6 @@ def run(model: str | None, n: int = 128, rounds: int = 3) -> dict:
     from llmos.boot import load_cpu
     from llmos.kernel.cpu import Snapshot
     from llmos.kernel.kernel import Kernel
-    from llmos.memory.journal import Journal
 
     cpu = load_cpu(model, quiet=True)
     cpu = cpu[0] if isinstance(cpu, list) else cpu  # several --cpu-url: the first one is measured
@@ -140,8 +139,7 @@ def run(model: str | None, n: int = 128, rounds: int = 3) -> dict:
     prompt = cpu.chat_tokens([("system", SYSTEM), ("user", QUESTION)])
     raw, ours, counts = [], [], set()
     tmp = tempfile.TemporaryDirectory(prefix="llmos-bench-")  # the user's journal and disk are not touched
-    kernel = Kernel(cpu, lock=False, journal=Journal(Path(tmp.name) / "journal.sqlite3"),
-                    disk_path=Path(tmp.name) / "disk")
+    kernel = Kernel.in_folder(cpu, Path(tmp.name))
     try:
         for _ in range(rounds):
             if remote:

@@ -66,12 +66,10 @@ def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch:
         repeat: int = 3) -> dict:
     from llmos.boot import load_cpu
     from llmos.kernel.kernel import Kernel
-    from llmos.memory.journal import Journal
 
     cores = load_cpu(model, quiet=True)
     tmp = tempfile.TemporaryDirectory(prefix="llmos-bench-")  # the user's journal is not touched
-    kernel = Kernel(cores, lock=False, quantum=quantum, policy=policy, batch=batch,
-                    journal=Journal(Path(tmp.name) / "journal.sqlite3"), disk_path=Path(tmp.name) / "disk")
+    kernel = Kernel.in_folder(cores, Path(tmp.name), quantum=quantum, policy=policy, batch=batch)
     cpu = kernel.cpu
 
     def total(attr: str) -> int:

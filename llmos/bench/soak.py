@@ -49,12 +49,11 @@ def run(model: str | None, procs: int, hours: float, every: float, tokens: int, 
     from llmos.boot import load_cpu
     from llmos.kernel import heap
     from llmos.kernel.kernel import Kernel
-    from llmos.memory.journal import Journal
+    from llmos.memory.journal import journal_path
 
     rounds = max(1, round(hours * 3600 / every))
     cpu = load_cpu(model or "tiny", n_ctx=ctx, quiet=True)
-    kernel = Kernel(cpu, ram=ram, lock=False, journal=Journal(workdir / "journal.sqlite3"),
-                    disk_path=workdir / "disk")
+    kernel = Kernel.in_folder(cpu, workdir, ram=ram)
     budget = int(snapshot_mb * 1024 * 1024)
     for core in kernel.cores:
         core.snapshots.budget = budget
@@ -100,7 +99,7 @@ def run(model: str | None, procs: int, hours: float, every: float, tokens: int, 
     warm = next((c for c in curve if c["turns"] >= warmup * rounds * procs), curve[-1])
     end = curve[-1]
     turns_after = max(1, end["turns"] - warm["turns"])
-    journal_bytes = sum(f.stat().st_size for f in workdir.glob("journal.sqlite3*"))
+    journal_bytes = sum(f.stat().st_size for f in workdir.glob(journal_path(workdir).name + "*"))
     return {
         "model": cpu.name, "procs": procs, "simulated_hours": hours, "turns": rounds * procs,
         "tokens_generated": generated, "wall_s": round(time.perf_counter() - started, 1),

@@ -123,12 +123,11 @@ async def _measure(kernel, keys: int, gap: float) -> dict:
 def run(model: str | None, keys: int = 40, gap: float = 0.03) -> dict:
     from llmos.boot import load_cpu
     from llmos.kernel.kernel import Kernel
-    from llmos.memory.journal import Journal
 
     cpu = load_cpu(model, n_ctx=4096, quiet=True)
     folder = Path(tempfile.mkdtemp(prefix="llmos-bench-ui-"))
     # A journal of its own: the benchmark never touches the user's conversations.
-    kernel = Kernel(cpu, journal=Journal(folder / "journal.sqlite3"), disk_path=folder / "disk")
+    kernel = Kernel.in_folder(cpu, folder)
     try:
         result = asyncio.run(_measure(kernel, keys, gap))
     finally:

@@ -275,7 +275,6 @@ class DemoApp(LlmosApp):
         from llmos.devices.registry import BUILTINS, Registry
         from llmos.kernel.kernel import Kernel
         from llmos.memory.embed import embed
-        from llmos.memory.journal import Journal
 
         if not NOTES.is_dir():
             raise LlmosError(f"the demo's notes are missing from this installation ({NOTES}): "
@@ -287,8 +286,7 @@ class DemoApp(LlmosApp):
         # One device: python, sandboxed (no network, no user files), so that whatever the
         # model writes and whoever presses Y, the tour cannot harm the presenter's machine.
         devices = Registry({name: {"risk": "deny"} for name in BUILTINS if name != "python"})
-        kernel = Kernel(cpu, ram=self.ram, journal=Journal(self.workdir / "journal.sqlite3"),
-                        disk_path=self.workdir / "disk", batch=1, devices=devices)
+        kernel = Kernel.in_folder(cpu, self.workdir, ram=self.ram, batch=1, devices=devices)
         try:
             # Open the disk and load the embedding model now, behind the boot screen, so that
             # the first eviction on stage does not stall for seconds.

@@ -103,6 +103,16 @@ def test_pinned_prefix_is_hibernated_and_restored_on_the_next_boot(tiny_cpu):
     assert outputs[0] == outputs[1]
 
 
+def python_words(script: str) -> list[str]:
+    """Run ``script`` in a fresh Python (nothing imported yet); the words it printed."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
 COLD_BOOT = r"""
 import sys
 from llmos.kernel.cpu import LlamaCPU
@@ -120,12 +130,7 @@ kernel.close()
 def test_a_boot_that_never_swaps_never_loads_the_disk():
     """The disk (chromadb, the embedding model) costs half a second to import: a boot and a
     turn that swap nothing must not pay for it (bench cpu's cold first token)."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", COLD_BOOT], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "None"]
+    assert python_words(COLD_BOOT) == ["False", "None"]
 
 
 def test_the_configured_disk_url_comes_from_the_environment_then_the_config(llmos_home, monkeypatch):
@@ -215,14 +220,6 @@ print(before, thread is not None, "chromadb" in sys.modules, embed is not None a
 def test_boot_loads_the_disk_libraries_ahead_only_when_there_is_a_disk(llmos_home):
     """``load_cpu`` starts ``prefetch_disk``: with a disk in the data dir, chromadb and the
     embedding model load on a thread while the model loads; without one, nothing does."""
-    import subprocess
-    import sys
-
-    def run() -> list[str]:
-        out = subprocess.run([sys.executable, "-c", PREFETCH], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.split()
-
-    assert run() == ["False", "False", "False", "False"]
+    assert python_words(PREFETCH) == ["False", "False", "False", "False"]
     (llmos_home / "data" / "disk").mkdir(parents=True)
-    assert run() == ["False", "True", "True", "True"]
+    assert python_words(PREFETCH) == ["False", "True", "True", "True"]
