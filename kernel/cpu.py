@@ -439,13 +439,13 @@ class LlamaCPU(TemplatedCPU):
         Views are kept by address: llama.cpp reuses its logits buffer from one decode to
         the next, and building a view costs more than the greedy argmax over it (it is
         on every token's path)."""
-        import numpy as np
-
         address = self._logits_at(self.llm._ctx.ctx, idx)
         if not address:
             raise RuntimeError(f"llama.cpp has no logits at batch index {idx}")
         view = self._logit_views.get(address)
         if view is None:
+            import numpy as np
+
             if len(self._logit_views) > 4 * MAX_SEQS:  # the buffer moved (it grew): start afresh
                 self._logit_views.clear()
             view = np.ctypeslib.as_array((ctypes.c_float * self._n_vocab).from_address(address))
