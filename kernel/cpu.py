@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmos.errors import ModelError, UsageError
+from llmos.kernel import toolcall
 from llmos.kernel.decode import Decoding
 
 
@@ -51,6 +52,9 @@ class Step:
     blocked: str = ""
     """Not a token: the CPU cannot go on for now, and why (a remote CPU that stopped
     answering). The generation resumes by itself; the kernel shows the process BLOCKED."""
+    call: bool = False
+    """The text belongs to a device call the model wrote, not to the answer's words (the
+    shell draws it as a call; ``llmos run`` leaves it out)."""
 
 
 @dataclass
@@ -316,8 +320,27 @@ class TemplatedCPU(CPU):
     has none: the embedded CPU reads it from the GGUF, a remote one from the server."""
 
     _fmt = None
+    tool_format = toolcall.SYSCALL
+    """How this model calls tools: its template's own format, or llmos's ``<syscall>``."""
+
+    def use_template(self, template: str | None, eos: str, bos: str, where: str) -> None:
+        """Render messages with ``template`` (Jinja source); ChatML where there is none or
+        it cannot be cut per message. ``template_source`` says which, and why."""
+        self._fmt, self.tool_format = None, toolcall.SYSCALL
+        if not template:
+            self.template_source = f"chatml (the {where} has no chat template)"
+            return
+        try:
+            self._fmt = split_template(template, eos, bos)
+        except Exception as exc:  # a template we cannot split: say so, use ChatML
+            self.template_source = f"chatml ({where} template unusable: {type(exc).__name__})"
+            return
+        self.template_source = where
+        self.tool_format = toolcall.detect(template)
 
     def format_message(self, role: str, text: str) -> str:
+        if role == "tool":  # a device's output, in the role this template gives tool results
+            role = self.tool_format.result_role
         if self._fmt is None:
             return CHATML[0].format(role=role, text=text)
         plain, render, sys_only, _ = self._fmt
@@ -327,6 +350,29 @@ class TemplatedCPU(CPU):
 
     def generation_prompt(self) -> str:
         return CHATML[1] if self._fmt is None else self._fmt[3]
+
+    def tool_section(self, tools: list[dict]) -> str | None:
+        """What the template adds to a system message when it is given ``tools``: the text
+        that, appended to a system prompt, renders exactly as the template would render it
+        with those tools. None where the template puts tools elsewhere (Llama 3.1 puts them
+        in the first user message) or renders them in a way that is not an append."""
+        if self._fmt is None or not self.tool_format.native:
+            return None
+        plain = self._fmt[0]
+        mark = "\x00llmos-system\x00"
+        system = [{"role": "system", "content": mark}]
+        try:
+            without = plain(messages=system).prompt
+            with_tools = plain(messages=system, tools=tools).prompt
+        except Exception:  # a template that refuses this list of tools
+            return None
+        head, found, tail = without.partition(mark)
+        if not found or not with_tools.startswith(head + mark) or not with_tools.endswith(tail):
+            return None
+        section = with_tools[len(head) + len(mark):len(with_tools) - len(tail)]
+        if not section.strip() or self.format_message("system", mark + section) != with_tools:
+            return None
+        return section
 
 
 class LlamaCPU(TemplatedCPU):
@@ -418,18 +464,9 @@ class LlamaCPU(TemplatedCPU):
         template), fall back to ChatML.
         """
         template = self.llm.metadata.get("tokenizer.chat_template")
-        self.template_source = "gguf" if template else "chatml (the GGUF has no chat template)"
-        self._fmt = None
-        if not template:
-            return
         eos = self.detokenize([self.llm.token_eos()]) if self.llm.token_eos() >= 0 else ""
         bos = self.detokenize([self.llm.token_bos()]) if self.llm.token_bos() >= 0 else ""
-        try:
-            self._fmt = split_template(template, eos, bos)
-            self.template_source = "gguf"
-        except Exception as exc:  # a template we cannot split: say so, use ChatML
-            self.template_source = f"chatml (GGUF template unusable: {type(exc).__name__})"
-            self._fmt = None
+        self.use_template(template, eos, bos, "gguf")
 
     # -- generation --------------------------------------------------------------------
 
@@ -544,11 +581,13 @@ class LlamaCPU(TemplatedCPU):
             self.llm.eval([token])
         return reused
 
-    def _sampler(self, temperature: float, seed: int, grammar: str | None, lazy: str | None):
-        """The sampling chain: grammar first (strict, or lazy from a trigger pattern), then
-        greedy at temperature 0, else top-k/top-p/min-p/temperature with a seeded draw.
-        (Plain greedy decoding does not use it: see ``Decoding.greedy``.)"""
+    def _sampler(self, sampling, seed: int, grammar: str | None, lazy: str | None):
+        """The sampling chain: grammar first (strict, or lazy from a trigger pattern), the
+        repetition penalty, then greedy at temperature 0, else top-k/top-p/min-p/temperature
+        with a seeded draw. (Plain greedy decoding does not use it: see ``Decoding.greedy``.)"""
         from llama_cpp import _internals as internals
+
+        from llmos.kernel.sampling import REPEAT_WINDOW
 
         chain = internals.LlamaSampler()
         if grammar:
@@ -566,13 +605,17 @@ class LlamaCPU(TemplatedCPU):
             if not sampler:
                 raise UsageError("llama.cpp could not parse the grammar (see its log for the rule)")
             llama_cpp.llama_sampler_chain_add(chain.sampler, sampler)
-        if temperature <= 0:
+        if sampling.repeat_penalty != 1.0:
+            chain.add_penalties(self._n_vocab, REPEAT_WINDOW, sampling.repeat_penalty, 0.0, 0.0)
+        if sampling.temperature <= 0:
             chain.add_greedy()
         else:
-            chain.add_top_k(40)
-            chain.add_top_p(0.95, 1)
-            chain.add_min_p(0.05, 1)
-            chain.add_temp(temperature)
+            if sampling.top_k > 0:
+                chain.add_top_k(sampling.top_k)
+            chain.add_top_p(sampling.top_p, 1)
+            if sampling.min_p > 0:
+                chain.add_min_p(sampling.min_p, 1)
+            chain.add_temp(sampling.temperature)
             chain.add_dist(seed)
         return chain
 

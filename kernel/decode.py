@@ -31,8 +31,11 @@ class Decoding:
     def __init__(self, cpu: LlamaCPU, tokens: Sequence[int], *, max_tokens: int = 512,
                  stop: Sequence[str] = (), temperature: float = 0.0, seed: int = 0,
                  grammar: str | None = None, lazy: str | None = None, top_n: int = 0,
-                 result: Generation | None = None, cancel: threading.Event | None = None) -> None:
+                 result: Generation | None = None, cancel: threading.Event | None = None,
+                 top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
+                 repeat_penalty: float = 1.0) -> None:
         from llmos.kernel.cpu import Generation
+        from llmos.kernel.sampling import LoopGuard, Sampling
 
         self.tokens = list(tokens)
         if not self.tokens:
@@ -51,12 +54,15 @@ class Decoding:
         self.cancel = cancel
         self.result = result if result is not None else Generation()
         self.result.prompt_tokens = len(self.tokens)
-        self.greedy = temperature <= 0 and not grammar
+        self.greedy = temperature <= 0 and not grammar and repeat_penalty == 1.0
         """The token is the first maximum of the logits, taken straight from them. Why not
         llama.cpp's greedy sampler: ``llama_sampler_sample`` first copies every candidate
         (~150k on Qwen's vocabulary) into a fresh array, 0.24 ms a token here, where an
         argmax over the logits takes 0.02 ms. Both pick the first maximum: same tokens."""
-        self.sampler = None if self.greedy else cpu._sampler(temperature, seed, grammar, lazy)
+        sampling = Sampling(temperature, top_k, top_p, min_p, repeat_penalty)
+        self.sampler = None if self.greedy else cpu._sampler(sampling, seed, grammar, lazy)
+        self.loops = LoopGuard()
+        """Stops a generation whose tail repeats one phrase (``kernel/sampling.py``)."""
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self.started = time.perf_counter()
@@ -100,6 +106,12 @@ class Decoding:
         ready, self._pending = (self._pending[:cut], self._pending[cut:]) if self.hold else (self._pending, "")
         result.text += ready
         steps = [Step(token, ready, top)]
+        if ready and self.loops.feed(ready):
+            # The answer keeps one copy of the repeated phrase; what streamed past it was shown.
+            result.text = result.text[:self.loops.cut]
+            result.stop_reason = "loop"
+            self._pending = ""
+            return steps + self._finish()
         if len(result.tokens) >= self.max_tokens or len(self.tokens) + len(result.tokens) + 1 >= self.cpu.n_ctx:
             result.stop_reason = "length"
             steps += self._finish()

@@ -21,21 +21,21 @@ any of it (the shell).
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmos.errors import DiskError, LlmosError, UsageError
-from llmos.kernel import hibernate, syscall
+from llmos.kernel import hibernate, syscall, toolcall
 from llmos.kernel.cpu import CPU, Generation, Step
+from llmos.kernel.dispatch import RESULT_NOTE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
+from llmos.kernel.sampling import Sampling
 from llmos.kernel.trap import Traps
 from llmos.kernel.proc import Process, ProcState
 from llmos.kernel.sched import Scheduler
 from llmos.memory.journal import Journal, journal_path
-from llmos.memory.page import Origin, Page, Trust
+from llmos.memory.page import Origin, Page
 from llmos.memory.ram import AddressSpace, Event, Pager
 from llmos.paths import configured_disk_url, data_dir
 
@@ -108,26 +108,6 @@ class LazySwap:
         return self.swap.search(pid, query, k, resident)
 
 
-@dataclass
-class Approval:
-    """A risky device call waiting for the user: what runs, for whom, and why it is asked."""
-
-    pid: int
-    app: str
-    device: str
-    args: dict
-    risk: str
-    untrusted_sources: list[str] = field(default_factory=list)
-    """Where untrusted text in the process's context came from (prompt-injection defence)."""
-
-    def describe(self) -> str:
-        import json
-
-        call = f"{self.device}({json.dumps(self.args, ensure_ascii=False)})"
-        why = f" after untrusted content from {', '.join(self.untrusted_sources)}" if self.untrusted_sources else ""
-        return f"pid {self.pid} ({self.app}) wants to run {call} [risk {self.risk}]{why}"
-
-
 MAX_CALLS_PER_TURN = 4
 
 
@@ -164,6 +144,8 @@ class Kernel:
         """Where devices are found by name (``llmos.devices.registry.Registry``), or None."""
         self.approver = approver
         """Asked before a risky device call; None: risky calls are refused (nobody to ask)."""
+        self.syscalls = Dispatcher(self)
+        """System-call dispatch, and how processes are taught their devices."""
         self._gen_prompt = cpu.tokenize(cpu.generation_prompt())
         self._warmed = False
         self.warm = None
@@ -220,7 +202,7 @@ class Kernel:
         self.procs[pid] = proc
         self._save(proc)
         if proc.grants and self.devices is not None:
-            system = (system + "\n\n" if system else "") + syscall.prompt(self._specs(proc))
+            system = (system or "") + self.syscalls.section(proc)
         if system:
             self.pager.admit(proc.space, Page(pid, Origin.SYSTEM, system, pinned=True))
             if not self._warmed:
@@ -350,7 +332,7 @@ class Kernel:
             return set()
         proc.grants |= new
         self._save(proc)
-        self.pager.admit(proc.space, Page(proc.pid, Origin.SYSTEM, syscall.prompt(self._specs(proc)),
+        self.pager.admit(proc.space, Page(proc.pid, Origin.SYSTEM, self.syscalls.section(proc).lstrip("\n"),
                                           pinned=True, source="grant"))
         self.journal.log("info", f"pid {proc.pid}: granted {', '.join(sorted(new))}")
         self.emit("state", pid=proc.pid, state=proc.state.value)
@@ -360,14 +342,18 @@ class Kernel:
         return self.pager.admit(proc.space, Page(proc.pid, origin, text, source=source))
 
     async def turn(self, proc: Process, text: str, *, max_tokens: int = 512, temperature: float = 0.0,
-                   seed: int = 0, grammar: str | None = None, stop: tuple[str, ...] = (), top_n: int = 0,
-                   result: Generation | None = None, cancel: threading.Event | None = None,
-                   fault_k: int = 6, mode: str = "auto") -> AsyncIterator[Step]:
+                   sampling: Sampling | None = None, seed: int = 0, grammar: str | None = None,
+                   stop: tuple[str, ...] = (), top_n: int = 0, result: Generation | None = None,
+                   cancel: threading.Event | None = None, fault_k: int = 6,
+                   mode: str = "auto") -> AsyncIterator[Step]:
         """Take ``text`` as user input and stream the answer. See the module docstring.
 
-        A process with devices may answer with a system call: the kernel runs it,
-        pages the result in, and the model continues, up to MAX_CALLS_PER_TURN
-        times. ``mode="required"`` constrains the first answer to a device call.
+        A process with devices may answer with a system call, in any form the CPU's
+        format knows (``kernel/toolcall.py``): the kernel runs it, pages the result in,
+        and the model continues, up to MAX_CALLS_PER_TURN times. Steps that carry a
+        call's text have ``call=True``: they are not words of the answer, and
+        ``result.text`` holds only the words. ``mode="required"`` constrains the first
+        answer to a device call. ``sampling`` (default: greedy at ``temperature``).
         """
         if not proc.alive:
             raise UsageError(f"process {proc.pid} has exited")
@@ -378,45 +364,59 @@ class Kernel:
         if not text.strip():
             raise UsageError("empty input")
         result = result if result is not None else Generation()
+        sampling = sampling or Sampling(temperature=temperature)
         cancel = self.traps.arm(proc.pid, cancel)  # new input interrupts an answer in progress
         try:
             # Page faults search the disk and evictions write to it: off the event loop.
             await asyncio.to_thread(self.pager.fault, proc.space, text, k=fault_k)
             await asyncio.to_thread(self.add_page, proc, Origin.USER, text)
-            calls = bool(proc.grants) and self.devices is not None and grammar is None
+            watch = bool(proc.grants) and self.devices is not None and grammar is None
+            """Whether answers are read for calls at all (a process with devices)."""
+            calls = watch
+            """Whether this round may call (after a result that worked: words)."""
             words_only = False
             for round_ in range(MAX_CALLS_PER_TURN + 1):
-                params = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop, top_n=top_n)
+                params = dict(max_tokens=max_tokens, seed=seed, stop=stop, top_n=top_n, **sampling.params())
                 if calls:
-                    forced = mode == "required" and round_ == 0
-                    # A forced call is a device call: the pager already recalls before every turn.
-                    params["grammar"] = self._grammar(proc, recall=not forced, lazy=not forced)
-                    params["lazy"] = None if forced else syscall.TRIGGER
+                    params["grammar"], params["lazy"] = self.syscalls.grammar(
+                        proc, forced=mode == "required" and round_ == 0)
                 elif grammar:
                     params["grammar"] = grammar
                 elif round_ > 0:
-                    # After a result: an answer, not another call. Stopping at a new block is
-                    # free; if that leaves nothing, the next round is held to words by grammar.
-                    params["stop"] = (*stop, syscall.OPEN)
-                    if words_only:
+                    # After a result: an answer, not another call (small models call again and
+                    # again). It may not open with a call, and stops where one would begin;
+                    # if that leaves nothing, the next round is held to words from the start.
+                    params["stop"] = (*stop, syscall.OPEN, "<tool_call>")
+                    params["note"] = RESULT_NOTE
+                    if words_only or self.syscalls.format.native:
                         params["grammar"] = syscall.ANSWER
+                read = _Reader(self.syscalls, proc, may_call=calls) if watch else None
                 step_result = Generation()
-                async for step in self.generate(proc, result=step_result, cancel=cancel, **params):
+                async for step in self.generate(proc, result=step_result, cancel=cancel,
+                                                finish=read.finish if read else None, **params):
+                    if read is not None:
+                        step = Step(step.token, read.split.feed(step.text), step.top, step.blocked)
                     yield step
+                if read is not None:
+                    for step in read.flush():
+                        yield step
+                    step_result.text = read.words
                 _merge(result, step_result)
-                if not calls and round_ > 0 and not step_result.text.strip() and not words_only:
-                    words_only = True  # the model only tried to call again: once more, held to words
-                    continue
-                if not calls or step_result.stop_reason == "interrupted" or round_ == MAX_CALLS_PER_TURN:
+                if read is None or step_result.stop_reason == "interrupted":
                     break
-                try:
-                    call = syscall.find(step_result.text)
-                except syscall.SyscallError as exc:
-                    await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, f"syscall error: {exc}")
-                    continue
-                if call is None:
+                if not calls:  # a result came back: this round was to answer it in words
+                    if read.attempted and not read.words.strip() and not words_only:
+                        words_only = True  # the model only tried to call again: once more, held to words
+                        continue
                     break
-                page = await self.dispatch(proc, call)
+                if round_ == MAX_CALLS_PER_TURN:
+                    break
+                if read.error is not None:
+                    await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, f"syscall error: {read.error}")
+                    continue
+                if read.call is None:
+                    break
+                page = await self.dispatch(proc, read.call)
                 # Small models tend to call again and again once they have a result; after a
                 # call that worked, the next round answers. A failed call may be retried, but
                 # not one the user refused: the user is asked once per turn, not nagged.
@@ -428,124 +428,29 @@ class Kernel:
         """Ctrl-C for a process: its generation stops within one token."""
         return self.traps.interrupt(pid)
 
-    # -- system calls --------------------------------------------------------------------
-
-    def _specs(self, proc: Process, recall: bool = True) -> list:
-        """The granted devices that load; one that does not is logged and left out of the
-        prompt and grammar (a call to it becomes an error page, not a crash)."""
-        devices = []
-        for name in sorted(proc.grants - {"recall"}):
-            try:
-                devices.append(self.devices.get(name))
-            except Exception as exc:
-                self.journal.log("warn", f"pid {proc.pid}: device {name} unavailable: {exc}")
-        specs = syscall.specs(devices)
-        return specs if recall or not devices else [s for s in specs if s.name != "recall"]
-
-    def _grammar(self, proc: Process, recall: bool = True, lazy: bool = False) -> str:
-        key = (tuple(sorted(proc.grants)), recall, lazy)
-        cache = self.__dict__.setdefault("_grammars", {})
-        if key not in cache:
-            cache[key] = syscall.grammar(self._specs(proc, recall), lazy=lazy)
-        return cache[key]
-
     async def dispatch(self, proc: Process, call: syscall.Call) -> Page:
-        """Check and run one system call; its result (or the reason it did not run) becomes a page.
-
-        Never raises for the call's faults: a denied, unknown or failing call is
-        an error page the model reads on its next step.
-        """
-        from llmos.devices.base import Risk, check_args, invoke
-
-        started = time.perf_counter()
-        approved_by, error, refused = "auto (safe)", None, False
-        device = None
-        # A call from an app (or a JSON escape from a model) may carry anything: what the audit,
-        # the events and the pages name it by is text, and short.
-        name = call.device if isinstance(call.device, str) else repr(call.device)
-        name = name.encode("utf-8", "backslashreplace").decode("utf-8")
-        name = name if len(name) <= 200 else f"{name[:200]}..."
-        if not isinstance(call.device, str):
-            error = f"a device name is a string, not {type(call.device).__name__}"
-        elif not syscall.is_text(call.device):
-            error = f"the device name {name!r} is not text (it holds a lone surrogate)"
-        elif not syscall.is_text(call.args):
-            error = f"the arguments of {name} are not text (a string in them holds a lone surrogate)"
-        elif call.device == "recall":
-            problem = check_args(syscall.Spec(**syscall.RECALL), call.args)
-            if problem is not None:
-                text = f"syscall recall failed: bad arguments for recall: {problem}"
-                return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, text))[0]
-            query = call.args["query"]
-            pages = await asyncio.to_thread(self.pager.fault, proc.space, query)
-            text = f"recalled {len(pages)} page(s) for {query!r}" if pages else f"nothing found for {query!r}"
-            return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, text))[0]
-        else:
-            try:
-                device = self.devices.get(call.device) if call.device in proc.grants else None
-            except Exception as exc:  # an unknown or broken device: the registry says why
-                error = str(exc)
-        if device is None:
-            approved_by = ""  # the audit must not say a refused call was approved
-            error = error or f"device {name!r} is not granted to this process (granted: " \
-                             f"{', '.join(sorted(proc.grants)) or 'none'})"
-        elif Risk(device.risk) is Risk.DENY:
-            approved_by, refused = "", True
-            error = f"device {call.device!r} is denied by policy"
-        elif (problem := check_args(device, call.args)) is not None:
-            # Checked before asking: nobody is asked to approve a call that cannot run.
-            approved_by = ""
-            error = f"bad arguments for {call.device}: {problem}"
-        else:
-            # Taint: every source of untrusted text that ever entered this context, resident or
-            # swapped out since (what the model wrote after reading it may carry it on).
-            untrusted = sorted({p.source or p.origin.value for p in proc.space.pages
-                                if p.trust is Trust.UNTRUSTED})
-            # Every non-safe call is approved by the user, and the request names where
-            # untrusted text in the context came from, so an injected instruction is visible.
-            if Risk(device.risk) is not Risk.SAFE:
-                request = Approval(proc.pid, proc.app, call.device, call.args, Risk(device.risk).value, untrusted)
-                self.set_state(proc, ProcState.BLOCKED, f"approval: {call.device}")
-                self.emit("approval", pid=proc.pid, request=request)
-                allowed = bool(self.approver and await self.approver(request))
-                approved_by = "user" if allowed else ""
-                refused = not allowed
-                if not allowed:
-                    error = ("the user did not approve this call" if self.approver
-                             else "this call needs approval and there is no one to ask")
-        result = None
-        if error is None:
-            self.set_state(proc, ProcState.BLOCKED, f"device: {call.device}")
-            result = await asyncio.to_thread(invoke, device, call.args)  # a device's completion wakes us
-            error = result.error
-        self.set_state(proc, ProcState.READY)
-        duration = time.perf_counter() - started
-        output = result.output if result is not None and error is None else ""
-        try:
-            json.dumps(call.args, default=str)
-            audited = call.args
-        except (TypeError, ValueError, RecursionError):  # circular or too deep (an app's call): named, not kept
-            audited = {"(not JSON)": type(call.args).__name__}
-        self.journal.audit(proc.pid, name, audited, approved_by, len(output), duration, error)
-        self.emit("device", pid=proc.pid, device=name, args=audited, error=error,
-                  seconds=duration, bytes=len(output))
-        if error is not None:
-            # A call the user (or policy) refused is marked, so the turn does not ask again.
-            return (await asyncio.to_thread(self.add_page, proc, Origin.KERNEL,
-                                            f"syscall {name} failed: {error}",
-                                            source="refused" if refused else ""))[0]
-        return (await asyncio.to_thread(self.add_page, proc, Origin.DEVICE, output,
-                                        source=f"{call.device}({json.dumps(call.args, ensure_ascii=False)[:200]})"))[0]
+        """Check and run one system call (``kernel/dispatch.py``); its result, or the reason it
+        did not run, becomes a page. Never raises for the call's faults."""
+        return await self.syscalls.dispatch(proc, call)
 
     async def generate(self, proc: Process, *, result: Generation | None = None,
-                       cancel: threading.Event | None = None, **params) -> AsyncIterator[Step]:
+                       cancel: threading.Event | None = None,
+                       finish: Callable[[Generation], str] | None = None, note: str = "",
+                       **params) -> AsyncIterator[Step]:
         """Run the CPU on the process's resident pages; the answer becomes an assistant page.
 
         The answer is journalled while it streams, so a kill -9 loses nothing
-        already generated; it enters RAM as a page when it is complete.
+        already generated; it enters RAM as a page when it is complete, with the
+        text ``finish(result)`` gives (the turn writes a call in its canonical form).
+        An answer cut short is marked in its source: ``interrupted``, or ``loop``
+        when it was stopped for repeating itself. ``note``: a kernel message the CPU
+        reads just before this answer, and only for it (it takes no page).
         """
         result = result if result is not None else Generation()
-        tokens = proc.space.prompt_tokens() + self._gen_prompt
+        tokens = proc.space.prompt_tokens()
+        if note:
+            tokens += self._encode("system", f"[llmos kernel] {note}")
+        tokens += self._gen_prompt
         answer = Page(proc.pid, Origin.ASSISTANT, "", seq=proc.space.next_seq)
         proc.space.next_seq += 1
         self.journal.record_page(answer)
@@ -571,9 +476,9 @@ class Kernel:
             proc.tokens_in += result.prompt_tokens - result.reused_tokens
             proc.tokens_out += len(result.tokens)
             proc.cpu_s += time.perf_counter() - started if not result.decode_s else result.prefill_s + result.decode_s
-            answer.text = result.text
-            if result.stop_reason == "interrupted":
-                answer.source = "interrupted"
+            answer.text = finish(result) if finish is not None else result.text
+            if result.stop_reason in ("interrupted", "loop"):
+                answer.source = result.stop_reason
             self.pager.place(proc.space, answer)  # sync: must happen even when the task is cancelled
             if proc.alive:
                 self.set_state(proc, ProcState.SLEEPING)
@@ -606,6 +511,49 @@ class Kernel:
             if proc.alive:
                 self._save(proc)
         self.journal.close()
+
+
+class _Reader:
+    """Reads one generation round of a process with devices for a call: splits the words
+    from a call while it streams, and decides, once the round is over, what the answer page
+    holds (the words, then the call in its canonical form; a call that may not run now is
+    left out: it was never shown, and it would teach the model to write one again)."""
+
+    def __init__(self, syscalls: Dispatcher, proc: Process, *, may_call: bool) -> None:
+        self.syscalls, self.names, self.may_call = syscalls, syscalls.names(proc), may_call
+        self.split = toolcall.Splitter()
+        self.call: syscall.Call | None = None
+        self.error: syscall.SyscallError | None = None
+        self.words = ""
+        self._held = ""
+
+    @property
+    def attempted(self) -> bool:
+        return self.call is not None or self.error is not None
+
+    def finish(self, result: Generation) -> str:
+        text = result.text
+        self.words = text
+        if result.stop_reason == "interrupted":
+            return text
+        try:
+            found = toolcall.locate(text, self.names)
+        except syscall.SyscallError as exc:
+            self.error = exc
+            return text if self.may_call else ""
+        if found is None:
+            return text
+        at, self.call = found
+        self.words = text[:at].rstrip()
+        if not self.may_call:
+            return self.words
+        return (self.words + "\n" if self.words else "") + self.syscalls.canonical(self.call)
+
+    def flush(self) -> list[Step]:
+        """The text the splitter still holds, as words or as a call, once ``finish`` decided."""
+        words, call = self.split.finish(self.attempted)
+        out = [Step(-1, words)] if words else []
+        return out + ([Step(-1, call, call=True)] if call else [])
 
 
 def _merge(total: Generation, part: Generation) -> None:

@@ -258,18 +258,8 @@ class RemoteCPU(TemplatedCPU):
         self.n_ctx = ctx if self.tokenizer.exact else int(ctx * ESTIMATE_MARGIN)
         self.grammar_ok = True
         """False once the server refused a grammar: the fallback parser reads plain text."""
-        self.template_source = "chatml"
-        self._fmt = None
-        template = props.get("chat_template")
-        if template:
-            from llmos.kernel.cpu import split_template
-
-            try:
-                self._fmt = split_template(template, str(props.get("eos_token", "") or ""),
-                                           str(props.get("bos_token", "") or ""))
-                self.template_source = "server (/props)"
-            except Exception as exc:  # a template we cannot split per message: ChatML
-                self.template_source = f"chatml (server template unusable: {type(exc).__name__})"
+        self.use_template(props.get("chat_template"), str(props.get("eos_token", "") or ""),
+                          str(props.get("bos_token", "") or ""), "server (/props)")
 
     # -- HTTP ------------------------------------------------------------------------
 
@@ -341,7 +331,10 @@ class RemoteCPU(TemplatedCPU):
     def stream(self, tokens: Sequence[int], *, max_tokens: int = 512, stop: Sequence[str] = (),
                temperature: float = 0.0, seed: int = 0, grammar: str | None = None, top_n: int = 0,
                result: Generation | None = None, cancel: threading.Event | None = None,
-               lazy: str | None = None) -> Iterator[Step]:
+               lazy: str | None = None, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
+               repeat_penalty: float = 1.0) -> Iterator[Step]:
+        from llmos.kernel.sampling import REPEAT_WINDOW, LoopGuard
+
         tokens = list(tokens)
         if not tokens:
             raise UsageError("empty prompt: there is nothing to generate from")
@@ -355,12 +348,12 @@ class RemoteCPU(TemplatedCPU):
         stops = [s for s in stop if s]
         hold = max((len(s) for s in stops), default=1) - 1
         body: dict = {"prompt": prompt, "stream": True, "temperature": max(0.0, temperature),
-                      "repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0,
-                      "seed": seed}
+                      "repeat_penalty": repeat_penalty, "repeat_last_n": REPEAT_WINDOW,
+                      "frequency_penalty": 0.0, "presence_penalty": 0.0, "seed": seed}
         if stops:
             body["stop"] = stops
         if temperature > 0:
-            body.update(top_k=40, top_p=0.95, min_p=0.05)
+            body.update(top_k=top_k, top_p=top_p, min_p=min_p)
         if grammar and not lazy and self.grammar_ok:
             body["grammar"] = grammar
         if top_n:
@@ -369,6 +362,7 @@ class RemoteCPU(TemplatedCPU):
         pending = ""  # text held back because it might begin a stop string
         count = 0
         finish = None
+        loops = LoopGuard()
         started = time.perf_counter()
         t_first: float | None = None
         while True:
@@ -400,6 +394,10 @@ class RemoteCPU(TemplatedCPU):
                         ready, pending = (pending[:cut], pending[cut:]) if hold else (pending, "")
                         result.text += ready
                         yield Step(-1, ready, top)
+                        if ready and loops.feed(ready):
+                            result.text = result.text[:loops.cut]
+                            pending, finish = "", "loop"
+                            break
                     if reason:
                         finish = reason
                         break

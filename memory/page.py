@@ -30,8 +30,12 @@ class Origin(str, Enum):
 
     @property
     def role(self) -> str:
-        """The chat-template role a page of this origin is rendered with."""
-        if self is Origin.USER or self is Origin.DEVICE or self is Origin.FILE:
+        """The chat-template role a page of this origin is rendered with. Device output is a
+        tool result: the CPU renders it as its template expects one (``tool`` for Qwen, a user
+        message for a template without tools)."""
+        if self is Origin.DEVICE:
+            return "tool"
+        if self is Origin.USER or self is Origin.FILE:
             return "user"
         if self is Origin.ASSISTANT:
             return "assistant"

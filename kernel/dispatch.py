@@ -1,0 +1,212 @@
+"""System-call dispatch: from a call the model wrote to a page the process reads.
+
+xv6 keeps ``syscall.c`` apart from ``proc.c``; so does llmos. The kernel hands
+a parsed ``Call`` to :meth:`Dispatcher.dispatch`, which decides in this order:
+
+1. the name is text and the arguments are text (no lone surrogates);
+2. ``recall`` is the kernel's own service: a page fault with the model's query;
+3. the device is granted to the process and loads (else an error page that
+   names what is granted);
+4. policy: a ``deny`` device never runs;
+5. the arguments fit the device's schema, checked *before* anyone is asked;
+6. taint and approval: a non-``safe`` call waits, BLOCKED, for the user, and
+   the request names every untrusted source that entered the context;
+7. the call runs off the event loop; the audit log gets one row either way;
+8. the result is an untrusted DEVICE page, or the reason it did not run a
+   KERNEL page (``source="refused"`` when the user or policy said no, so the
+   turn does not ask again).
+
+It never raises for the call's faults. It also knows how a process is taught
+its devices (the prompt section and the grammar, in the CPU's own tool-call
+format: ``kernel/toolcall.py``), because that depends on the same grants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from llmos.kernel import syscall, toolcall
+from llmos.kernel.proc import Process, ProcState
+from llmos.memory.page import Origin, Page, Trust
+
+if TYPE_CHECKING:
+    from llmos.kernel.kernel import Kernel
+
+
+@dataclass
+class Approval:
+    """A risky device call waiting for the user: what runs, for whom, and why it is asked."""
+
+    pid: int
+    app: str
+    device: str
+    args: dict
+    risk: str
+    untrusted_sources: list[str] = field(default_factory=list)
+    """Where untrusted text in the process's context came from (prompt-injection defence)."""
+
+    def describe(self) -> str:
+        call = f"{self.device}({json.dumps(self.args, ensure_ascii=False)})"
+        why = f" after untrusted content from {', '.join(self.untrusted_sources)}" if self.untrusted_sources else ""
+        return f"pid {self.pid} ({self.app}) wants to run {call} [risk {self.risk}]{why}"
+
+
+RESULT_NOTE = "Now answer the user in words, using that result."
+"""The kernel's note before the answer to a device result. Why: asked nothing, Qwen2.5-0.5B
+calls the same function again after every tool response (greedy and sampled, measured); with
+this trusted note after the untrusted result it states the result. Device output itself stays
+data, never instructions. The note is shown to the CPU for that answer only (``Kernel.generate``'s
+``note``): kept in RAM, later turns were seen to imitate the terse answers it draws out."""
+
+
+class Dispatcher:
+    """The kernel's system-call table for its processes. See the module docstring."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self._grammars: dict[tuple, tuple[str, str | None]] = {}
+        """(grants, forced) -> (grammar, lazy trigger): built once per set of grants."""
+
+    @property
+    def format(self) -> toolcall.Format:
+        """The tool-call format of core 0, whose template every core shares."""
+        return getattr(self.kernel.cpu, "tool_format", toolcall.SYSCALL)
+
+    # -- teaching a process its devices ----------------------------------------------------
+
+    def specs(self, proc: Process, recall: bool = True) -> list[syscall.Spec]:
+        """The granted devices that load; one that does not is logged and left out of the
+        prompt and grammar (a call to it becomes an error page, not a crash)."""
+        devices = []
+        for name in sorted(proc.grants - {"recall"}):
+            try:
+                devices.append(self.kernel.devices.get(name))
+            except Exception as exc:
+                self.kernel.journal.log("warn", f"pid {proc.pid}: device {name} unavailable: {exc}")
+        specs = syscall.specs(devices)
+        return specs if recall or not devices else [s for s in specs if s.name != "recall"]
+
+    def section(self, proc: Process) -> str:
+        """The system-prompt text that teaches the process its devices, in the CPU's format."""
+        return toolcall.system_section(self.kernel.cpu, self.specs(proc))
+
+    def names(self, proc: Process) -> list[str]:
+        return sorted(proc.grants | {"recall"})
+
+    def grammar(self, proc: Process, *, forced: bool) -> tuple[str, str | None]:
+        """The call grammar and its lazy trigger (None: it applies from the first token).
+        A forced call is a device call: the pager already recalls before every turn."""
+        key = (tuple(sorted(proc.grants)), forced, self.format.family)
+        if key not in self._grammars:
+            specs = self.specs(proc, recall=not forced)
+            if self.format.native:
+                built = (toolcall.grammar(specs, lazy=not forced), None if forced else toolcall.trigger(specs))
+            else:
+                built = (syscall.grammar(specs, lazy=not forced), None if forced else syscall.TRIGGER)
+            self._grammars[key] = built
+        return self._grammars[key]
+
+    def canonical(self, call: syscall.Call) -> str:
+        """A call as the model's own format writes it, for the answer page: later turns see
+        their earlier calls in the form they were taught, not a stray variant."""
+        if self.format.native:
+            body = json.dumps({"name": call.device, "arguments": call.args}, ensure_ascii=False)
+            return f"<tool_call>\n{body}\n</tool_call>" if self.format.family == "hermes" else body
+        return f"{syscall.OPEN}{json.dumps({'device': call.device, 'args': call.args}, ensure_ascii=False)}" \
+               f"{syscall.CLOSE}"
+
+    # -- running one call --------------------------------------------------------------------
+
+    async def dispatch(self, proc: Process, call: syscall.Call) -> Page:
+        """Check and run one system call; its result (or the reason it did not run) becomes a page."""
+        from llmos.devices.base import Risk, check_args, invoke
+
+        k = self.kernel
+        started = time.perf_counter()
+        approved_by, error, refused = "auto (safe)", None, False
+        device = None
+        # A call from an app (or a JSON escape from a model) may carry anything: what the audit,
+        # the events and the pages name it by is text, and short.
+        name = call.device if isinstance(call.device, str) else repr(call.device)
+        name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+        name = name if len(name) <= 200 else f"{name[:200]}..."
+        if not isinstance(call.device, str):
+            error = f"a device name is a string, not {type(call.device).__name__}"
+        elif not syscall.is_text(call.device):
+            error = f"the device name {name!r} is not text (it holds a lone surrogate)"
+        elif not syscall.is_text(call.args):
+            error = f"the arguments of {name} are not text (a string in them holds a lone surrogate)"
+        elif call.device == "recall":
+            return await self._recall(proc, call)
+        else:
+            try:
+                device = k.devices.get(call.device) if call.device in proc.grants else None
+            except Exception as exc:  # an unknown or broken device: the registry says why
+                error = str(exc)
+        if device is None:
+            approved_by = ""  # the audit must not say a refused call was approved
+            error = error or f"device {name!r} is not granted to this process (granted: " \
+                             f"{', '.join(sorted(proc.grants)) or 'none'})"
+        elif Risk(device.risk) is Risk.DENY:
+            approved_by, refused = "", True
+            error = f"device {call.device!r} is denied by policy"
+        elif (problem := check_args(device, call.args)) is not None:
+            # Checked before asking: nobody is asked to approve a call that cannot run.
+            approved_by = ""
+            error = f"bad arguments for {call.device}: {problem}"
+        elif Risk(device.risk) is not Risk.SAFE:
+            allowed = await self._ask(proc, call, Risk(device.risk).value)
+            approved_by, refused = ("user", False) if allowed else ("", True)
+            if not allowed:
+                error = ("the user did not approve this call" if k.approver
+                         else "this call needs approval and there is no one to ask")
+        result = None
+        if error is None:
+            k.set_state(proc, ProcState.BLOCKED, f"device: {call.device}")
+            result = await asyncio.to_thread(invoke, device, call.args)  # a device's completion wakes us
+            error = result.error
+        k.set_state(proc, ProcState.READY)
+        duration = time.perf_counter() - started
+        output = result.output if result is not None and error is None else ""
+        try:
+            json.dumps(call.args, default=str)
+            audited = call.args
+        except (TypeError, ValueError, RecursionError):  # circular or too deep (an app's call): named, not kept
+            audited = {"(not JSON)": type(call.args).__name__}
+        k.journal.audit(proc.pid, name, audited, approved_by, len(output), duration, error)
+        k.emit("device", pid=proc.pid, device=name, args=audited, error=error, seconds=duration,
+               bytes=len(output), output=output[:400])
+        if error is not None:
+            # A call the user (or policy) refused is marked, so the turn does not ask again.
+            return (await asyncio.to_thread(k.add_page, proc, Origin.KERNEL, f"syscall {name} failed: {error}",
+                                            source="refused" if refused else ""))[0]
+        source = f"{call.device}({json.dumps(call.args, ensure_ascii=False)[:200]})"
+        return (await asyncio.to_thread(k.add_page, proc, Origin.DEVICE, output, source=source))[0]
+
+    async def _recall(self, proc: Process, call: syscall.Call) -> Page:
+        from llmos.devices.base import check_args
+
+        k = self.kernel
+        problem = check_args(syscall.Spec(**syscall.RECALL), call.args)
+        if problem is not None:
+            text = f"syscall recall failed: bad arguments for recall: {problem}"
+            return (await asyncio.to_thread(k.add_page, proc, Origin.KERNEL, text))[0]
+        query = call.args["query"]
+        pages = await asyncio.to_thread(k.pager.fault, proc.space, query)
+        text = f"recalled {len(pages)} page(s) for {query!r}" if pages else f"nothing found for {query!r}"
+        return (await asyncio.to_thread(k.add_page, proc, Origin.KERNEL, text))[0]
+
+    async def _ask(self, proc: Process, call: syscall.Call, risk: str) -> bool:
+        """Every non-safe call is approved by the user. Taint: the request names every source
+        of untrusted text that ever entered this context, resident or swapped out since (what
+        the model wrote after reading it may carry it on), so an injected instruction shows."""
+        k = self.kernel
+        untrusted = sorted({p.source or p.origin.value for p in proc.space.pages if p.trust is Trust.UNTRUSTED})
+        request = Approval(proc.pid, proc.app, call.device, call.args, risk, untrusted)
+        k.set_state(proc, ProcState.BLOCKED, f"approval: {call.device}")
+        k.emit("approval", pid=proc.pid, request=request)
+        return bool(k.approver and await k.approver(request))
