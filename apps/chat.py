@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from llmos.apps.sdk import DEFAULT_SYSTEM, App, Manifest, Sys
 
+CHAT_SYSTEM = DEFAULT_SYSTEM
+"""The chat's system prompt: the shell's process, ``llmos run`` and ``--app chat`` all use it."""
+
+CHAT_DEVICES = ("calc", "clock", "files", "plot", "python", "search", "shell", "web")
+"""What a chat process started by the shell may call. The risky ones (python, shell, web)
+still stop for the user's approval every time; config may deny a device outright."""
+
 
 class ChatApp(App):
     manifest = Manifest(name="chat", description="conversation with paging and devices (the default)")
-    system = DEFAULT_SYSTEM
+    system = CHAT_SYSTEM
 
     async def main(self, sys: Sys) -> str:
         reply = await sys.generate(sys.input)

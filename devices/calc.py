@@ -172,7 +172,8 @@ def evaluate(expr: str) -> tuple[Fraction, bool]:
     """The exact value of ``expr`` and whether it is exact (False after a fractional power)."""
     if len(expr) > MAX_LENGTH:
         raise DeviceError(f"the expression is {len(expr)} characters; calc takes at most {MAX_LENGTH}")
-    source = expr.strip()
+    # ``^`` is a power, as people (and models: "17^2") write it; calc has no bitwise XOR.
+    source = expr.strip().replace("^", "**")
     try:
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError) as exc:
@@ -184,7 +185,7 @@ def evaluate(expr: str) -> tuple[Fraction, bool]:
 
 class CalcDevice(Device):
     name = "calc"
-    description = "exact arithmetic on numbers: + - * / // % ** and parentheses (no variables)"
+    description = "exact arithmetic on numbers: + - * / // % ** (or ^) and parentheses (no variables)"
     schema = {
         "type": "object",
         "properties": {"expr": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH}},

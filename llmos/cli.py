@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("prompt", nargs="+", help="the prompt, or - to read it from stdin")
     _model_args(run)
     run.add_argument("--max-tokens", type=int, default=512)
-    run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    run.add_argument("--temperature", type=float, default=None,
+                     help="0 = greedy; default: the sampling the model's authors recommend")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--system", default=None, help="system prompt")
     run.add_argument("--stats", action="store_true", help="print timing to stderr at the end")
@@ -154,18 +155,17 @@ def read_prompt(parts: list[str]) -> str:
     return text
 
 
-DEFAULT_SYSTEM = "You are a helpful assistant running inside llmos. Answer briefly and precisely."
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """One process, one turn, through the kernel: the prompt is paged like any input,
     so a paste larger than RAM is swapped, not refused."""
     import asyncio
 
+    from llmos.apps.chat import CHAT_SYSTEM
     from llmos.boot import load_cpu
     from llmos.kernel.cpu import Generation
     from llmos.kernel.kernel import Kernel
     from llmos.kernel.proc import ProcState
+    from llmos.kernel.sampling import choose
 
     prompt = read_prompt(args.prompt)
     if args.app or args.budget is not None or args.opt or args.json:
@@ -187,12 +187,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     kernel = Kernel(cores, ram=args.ram, lock=False, devices=devices, approver=_terminal_approver)
     result = Generation()
     out = sys.stdout
+    calls: list[dict] = []
+    kernel.listeners.append(lambda kind, data: calls.append(data) if kind == "device" else None)
+    sampling = choose(cpu, args.temperature)
 
     async def main() -> None:
-        proc = kernel.spawn("run", args.system or DEFAULT_SYSTEM, grants=grants)
+        proc = kernel.spawn("run", args.system or CHAT_SYSTEM, grants=grants)
         try:
             async for step in kernel.turn(proc, prompt, max_tokens=args.max_tokens,
-                                          temperature=args.temperature, seed=args.seed, result=result):
+                                          sampling=sampling, seed=args.seed, result=result):
+                if step.call:
+                    continue  # a device call is not the answer's words: dmesg and --stats show it
                 out.write(for_stream(step.text, out))  # exact when piped, safe on a terminal
                 out.flush()
         finally:
@@ -208,7 +213,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps({"model": cpu.name, "prompt_tokens": result.prompt_tokens,
                           "tokens": len(result.tokens), "load_s": round(cpu.load_s, 3),
                           "first_token_s": round(result.first_token_s, 3),
-                          "tok_per_s": round(result.tok_per_s, 1), "stop": result.stop_reason}),
+                          "tok_per_s": round(result.tok_per_s, 1), "stop": result.stop_reason,
+                          "calls": [{"device": c["device"], "args": c["args"], "error": c["error"],
+                                     "seconds": round(c["seconds"], 3)} for c in calls]}),
               file=sys.stderr)
     return 0
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 
 def add_parsers(sub) -> None:
-    from llmos.bench import cpu, paging, sched, soak, switch, think, ui
+    from llmos.bench import cpu, paging, sched, soak, switch, think, tools, ui
 
     bench = sub.add_parser("bench", help="benchmarks (JSON with --json)")
     kinds = bench.add_subparsers(dest="bench_kind", metavar="KIND", required=True)
-    for module in (cpu, paging, sched, soak, switch, think, ui):
+    for module in (cpu, paging, sched, soak, switch, think, tools, ui):
         module.add_parser(kinds)
 
 

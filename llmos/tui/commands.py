@@ -91,6 +91,18 @@ def kill(shell: Shell, args: list[str]) -> RenderableType:
     return f"killed pid {pid}; this shell now talks to a new chat process, pid {new.pid}"
 
 
+def new(shell: Shell, args: list[str]) -> RenderableType:
+    """A fresh conversation: a new chat process; the old one sleeps on (``/ps``, the journal)."""
+    if args:
+        raise UsageError("usage: /new")
+    old = shell.proc.pid
+    shell.interrupt()
+    proc = shell.respawn()
+    shell.clear()
+    return (f"a new conversation: pid {proc.pid}. pid {old} keeps its pages and sleeps "
+            f"(/ps lists it; /kill {old} ends it)")
+
+
 def nice(shell: Shell, args: list[str]) -> RenderableType:
     if len(args) != 2:
         raise UsageError("usage: /nice PID PRIORITY (higher runs first under the priority policy)")
@@ -222,6 +234,7 @@ def quit_(shell: Shell, args: list[str]) -> None:
 VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("ps", "/ps", "processes: state, priority, pages, tokens, CPU time", ps),
     Verb("kill", "/kill PID", "end a process (its pages stay in the journal)", kill),
+    Verb("new", "/new", "start a fresh conversation (the old process sleeps, kept in /ps and the journal)", new),
     Verb("nice", "/nice PID N", "set a process's priority", nice),
     Verb("spawn", "/spawn [TEXT]", "start another chat process; with TEXT it answers in the background, "
                                    "sharing the CPU with this one", spawn),

@@ -33,6 +33,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from llmos.apps.chat import CHAT_DEVICES, CHAT_SYSTEM
 from llmos.errors import LlmosError
 from llmos.kernel.cpu import Generation, Step
 from llmos.kernel.proc import Process
@@ -44,16 +45,12 @@ from llmos.tui.panels import DevicesPanel, DiskPanel, ProcPanel
 from llmos.tui.ram import RamPanel
 
 MAX_TOKENS = 512
-SYSTEM_PROMPT = "You are a helpful assistant running inside llmos. Answer briefly and precisely."
-CHAT_DEVICES = ("calc", "clock", "files", "plot", "python", "search", "shell", "web")
-"""What a chat process started by the shell may call. The risky ones (python, shell, web)
-still stop for the user's approval every time; config may deny a device outright."""
 
 
 def spawn_chat(kernel, devices=CHAT_DEVICES) -> Process:
     """A chat process, granted ``devices`` when the kernel has a device table."""
     grants = set(devices) if kernel.devices is not None else set()
-    return kernel.spawn("chat", system=SYSTEM_PROMPT, grants=grants)
+    return kernel.spawn("chat", system=CHAT_SYSTEM, grants=grants)
 
 
 class KernelEvent(Message):
@@ -78,6 +75,21 @@ class TurnEnded(Message):
         self.answer = answer
         self.result = result
         self.error = error
+
+
+def call_line(data: dict) -> str:
+    """A device call as the conversation shows it: device, arguments, result, ✓/✗, time."""
+    import json
+
+    args = json.dumps(data.get("args", {}), ensure_ascii=False)
+    args = args if len(args) <= 120 else args[:117] + "..."
+    if data.get("error"):
+        result = f"✗ {data['error']}"
+    else:
+        output = " ".join(str(data.get("output", "")).split())
+        result = f"✓ {output[:160] + ('…' if len(output) > 160 else '')}" if output else \
+            f"✓ {data.get('bytes', 0):,} B"
+    return f"⚙ pid {data['pid']} {data['device']} {args} → {result} · {data.get('seconds', 0):.2f} s"
 
 
 def cited(pages) -> list[str]:
@@ -137,6 +149,12 @@ class Shell(Screen):
         self.mode = "auto"
         """How turns use devices: "auto" (the model decides) or "required" (the first answer
         must be a device call; the demo uses it)."""
+        self._calling: set[int] = set()
+        """pids whose answer is writing a device call right now (drawn once, as a call)."""
+        from llmos.kernel.sampling import choose
+
+        self.sampling = choose(kernel.cpu, None)
+        """How answers are sampled: the model's recommended sampling (``kernel/sampling.py``)."""
         self.approver: ShellApprover | None = None
         """Asks the user before risky device calls (installed on the kernel at mount,
         unless whoever made the kernel gave it an approver of its own)."""
@@ -240,8 +258,8 @@ class Shell(Screen):
             await self.notice(f"? pid {request.pid} asks to run {request.device}: waiting for your approval")
         elif kind == "device":
             self.query_one(DevicesPanel).add(data)
-            status = f"failed: {data['error']}" if data.get("error") else f"{data.get('bytes', 0):,} B"
-            await self.notice(f"⚙ pid {data['pid']} {data['device']} · {status} · {data.get('seconds', 0):.2f} s")
+            self._calling.discard(data.get("pid"))
+            await self.notice(call_line(data))
         elif kind == "swap_error":
             await self.system(f"swap failed for pid {data['pid']}; its pages stay in RAM: "
                               f"{data.get('detail', '')}", error=True)
@@ -379,7 +397,8 @@ class Shell(Screen):
 
         async def consume() -> None:
             async for step in self.kernel.turn(proc, text, max_tokens=self.max_tokens, top_n=5,
-                                               cancel=cancel, result=result, mode=self.mode):
+                                               sampling=self.sampling, cancel=cancel, result=result,
+                                               mode=self.mode):
                 self.post_message(TurnStep(answer, step))
 
         try:
@@ -394,8 +413,14 @@ class Shell(Screen):
             self.post_message(TurnEnded(answer, result, error))
 
     async def on_turn_step(self, message: TurnStep) -> None:
-        self.query_one(CpuPanel).step(message.step, message.answer.pid)
-        message.answer.feed(message.step.text)
+        step = message.step
+        self.query_one(CpuPanel).step(step, message.answer.pid)
+        if step.call:  # a device call, drawn as one when the kernel reports it ("device" event)
+            if step.text.strip() and message.answer.pid not in self._calling:
+                self._calling.add(message.answer.pid)
+                await self.notice(f"⚙ pid {message.answer.pid} is calling a device…")
+            return
+        message.answer.feed(step.text)
 
     async def on_turn_ended(self, message: TurnEnded) -> None:
         answer, result, error = message.answer, message.result, message.error
