@@ -18,6 +18,13 @@ CHAT_DEVICES = ("calc", "clock", "files", "plot", "python", "search", "shell", "
 still stop for the user's approval every time; config may deny a device outright."""
 
 
+def spawn_chat(kernel, devices=CHAT_DEVICES):
+    """A chat process (the shell's own, ``/spawn``, ``/new``), granted ``devices`` when the
+    kernel has a device table."""
+    grants = set(devices) if kernel.devices is not None else set()
+    return kernel.spawn("chat", system=CHAT_SYSTEM, grants=grants)
+
+
 class ChatApp(App):
     manifest = Manifest(name="chat", description="conversation with paging and devices (the default)")
     system = CHAT_SYSTEM

@@ -34,12 +34,12 @@ def _file(target: Path) -> list[tuple[str, str]]:
         raise UsageError(f"cannot read {target}: no such file or folder") from None
     except OSError as exc:
         raise UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
-    if b"\x00" in data[:8192]:
-        raise UsageError(f"cannot read {target}: it is a binary file")
+    from llmos.memory.fs import NotText, decode_text
+
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"cannot read {target}: it is not UTF-8 text") from None
+        text = decode_text(data)
+    except NotText as why:
+        raise UsageError(f"cannot read {target}: it is {why}") from None
     if not text.strip():
         raise UsageError(f"{target} is empty")
     chunks, _ = chunk_text(text)
@@ -47,10 +47,8 @@ def _file(target: Path) -> list[tuple[str, str]]:
 
 
 def _folder(kernel, target: Path) -> list[tuple[str, str]]:
-    from llmos.memory.fs import COLLECTION
-
     report = kernel.mount(str(target))
-    hits = kernel.backing.swap.disk.get(COLLECTION, where={"mount": report.root})
+    hits = kernel.mounted(report.root)
     hits.sort(key=lambda h: (str(h.metadata.get("path")), int(h.metadata.get("line_start", 0))))
     out = [(f"{h.metadata.get('path')}:{h.metadata.get('line_start')}-{h.metadata.get('line_end')}", h.text)
            for h in hits if h.text and h.text.strip()]

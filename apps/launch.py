@@ -114,10 +114,10 @@ def run_app(app: str | type[App], input: str = "", *, model: str | None = "tiny"
 
     ``echo=True`` prints what the user would see.
     """
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cores
     from llmos.kernel.kernel import Kernel
 
-    kernel = Kernel(load_cpu(model, n_ctx=n_ctx, quiet=True), lock=False)
+    kernel = Kernel(load_cores(model, n_ctx=n_ctx, quiet=True), lock=False)
     on_text = (lambda pid, text: print(text, end="", flush=True)) if echo else None
     try:
         return asyncio.run(launch(kernel, app, input, options=options, on_text=on_text, **kwargs))

@@ -13,8 +13,8 @@ broken or slow plugin costs nothing and cannot fail; a manifest built at
 run time shows as unknown until the app is first used. :meth:`get` imports
 the plugin the first time; a broken one (its import fails, it is not an
 ``App``, its manifest is missing or names another app) is reported by name,
-never fatal. ``LLMOS_PLUGINS`` allow-lists plugins by entry-point name, as
-for devices.
+never fatal. Listing, name clashes and the ``LLMOS_PLUGINS`` allow-list follow
+the entry-point table both plugin groups share (``llmos/plugins.py``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ import ast
 import inspect
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from importlib.machinery import PathFinder
 from typing import Any
 
 from llmos.apps.sdk import App, AppError, Manifest
-from llmos.devices.registry import _load_class  # one importer for both entry-point groups
+from llmos.plugins import Plugin, load_class, scan
 
 GROUP = "llmos.apps"
 BUILTIN = "llmos (built-in)"
@@ -61,58 +60,26 @@ class AppInfo:
                 "error": self.error}
 
 
-@dataclass
-class _Plugin:
-    entry: metadata.EntryPoint
-    package: str
-    version: str
-    error: str | None = None
-
-
-def _allowed() -> set[str] | None:
-    from llmos.devices.registry import _allowed as allowed  # one allow-list for both groups
-
-    return allowed()
-
-
 class AppRegistry:
     """Finds apps by name."""
 
     def __init__(self) -> None:
         self._apps: dict[str, type[App]] = {}
         self._broken: dict[str, str] = {}
-        self._plugins: dict[str, _Plugin] | None = None
+        self._plugins: dict[str, Plugin] | None = None
 
-    def plugins(self) -> dict[str, _Plugin]:
-        """Installed plugin apps by entry-point name, from metadata only."""
-        if self._plugins is not None:
-            return self._plugins
-        from llmos.devices.registry import ENV_ALLOW
-
-        found: dict[str, _Plugin] = {}
-        allowed = _allowed()
-        for entry in metadata.entry_points(group=GROUP):
-            dist = getattr(entry, "dist", None)
-            package, version = (dist.name, dist.version) if dist is not None else (entry.value, "")
-            plugin, key = _Plugin(entry, package, version), entry.name
-            if entry.name in BUILTINS:
-                plugin.error = f"name taken by the built-in {entry.name!r}; this plugin is ignored"
-                key = f"{entry.name} ({package})"
-            elif entry.name in found:
-                plugin.error = f"name taken by {found[entry.name].package}; this plugin is ignored"
-                key = f"{entry.name} ({package})"
-            elif allowed is not None and entry.name not in allowed:
-                plugin.error = f"blocked: not in {ENV_ALLOW}={','.join(sorted(allowed))}"
-            found[key] = plugin
-        self._plugins = found
-        return found
+    def plugins(self) -> dict[str, Plugin]:
+        """Installed plugin apps by the name they are used under, from metadata only."""
+        if self._plugins is None:
+            self._plugins = scan(GROUP, set(BUILTINS))
+        return self._plugins
 
     def list(self) -> list[AppInfo]:
         from llmos import __version__
 
         rows = []
         for name, target in BUILTINS.items():
-            m = _load_class(target).manifest
+            m = load_class(target).manifest
             rows.append(AppInfo(name, BUILTIN, __version__, m.description, list(m.devices), True))
         for key, plugin in sorted(self.plugins().items()):
             cls = self._apps.get(key)
@@ -138,7 +105,7 @@ class AppRegistry:
         if name in self._broken:
             raise AppError(f"app {name!r} is broken: {self._broken[name]}")
         if name in BUILTINS:
-            source, load = BUILTIN, lambda: _load_class(BUILTINS[name])
+            source, load = BUILTIN, lambda: load_class(BUILTINS[name])
         else:
             plugin = self.plugins().get(name)
             if plugin is None:

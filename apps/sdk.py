@@ -223,7 +223,7 @@ class Sys:
     async def page_in(self, query: str, k: int = 4) -> list[Page]:
         """A page fault for ``query``: the most relevant pages of swap and mounted files come
         into RAM (best first). File excerpts have ``source`` = ``path:first-last`` line."""
-        return await asyncio.to_thread(self._kernel.pager.fault, self._proc.space, query, k=k)
+        return await asyncio.to_thread(self._kernel.page_in, self._proc, query, k)
 
     def memory(self) -> list[Page]:
         """This process's resident pages, in prompt order (its page map; read only)."""
@@ -300,12 +300,7 @@ class Sys:
 
     def close(self) -> None:
         """End this process now (a fork that has done its work); its pages stay in the journal."""
-        from llmos.kernel.proc import ProcState
-
-        if self._proc.alive:
-            cores = getattr(self._kernel, "cores", None) or [self._kernel.sched]
-            cores[min(getattr(self._proc, "core", 0), len(cores) - 1)].forget(self.pid)
-            self._kernel.set_state(self._proc, ProcState.ZOMBIE)
+        self._kernel.end(self._proc)
 
     def exit(self, output: str | None = None) -> None:
         """End the app now with ``output``."""

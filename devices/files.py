@@ -29,7 +29,6 @@ from llmos.errors import DeviceError
 
 MAX_READ = 256 * 1024
 MAX_LIST = 500
-SNIFF = 8192
 
 
 class Roots:
@@ -70,14 +69,12 @@ def _read_text(path: Path, max_bytes: int) -> tuple[str, int]:
     size = path.stat().st_size
     with path.open("rb") as fh:
         data = fh.read(max_bytes)
-    if b"\x00" in data[:SNIFF]:
-        raise DeviceError(f"{path.name} is a binary file; files reads text only")
+    from llmos.memory.fs import NotText, decode_text
+
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(data) - 3:  # not just a character cut in half at max_bytes
-            raise DeviceError(f"{path.name} is not UTF-8 text (binary?); files reads text only") from None
-        text = data[: exc.start].decode("utf-8")
+        text = decode_text(data, cut=len(data) < size)
+    except NotText as why:
+        raise DeviceError(f"{path.name} is {why}; files reads text only") from None
     return text, max(0, size - len(data))
 
 

@@ -13,9 +13,8 @@ fails, it is not a ``Device``, its schema is not a JSON schema, its name is
 taken) is reported by name in the listing and as a ``DeviceError`` from
 ``get``, and never stops anything else.
 
-``LLMOS_PLUGINS`` (a comma list of entry-point names) allow-lists the
-plugins that may load; unset, all may; set to "", none may. Blocked plugins
-are still listed, marked blocked.
+Listing, name clashes and the ``LLMOS_PLUGINS`` allow-list follow the one
+entry-point table both plugin groups share (``llmos/plugins.py``).
 
 Configuration is the ``[devices]`` table of config.toml: one sub-table per
 device whose keys are the device's constructor arguments (``[devices.files]
@@ -32,17 +31,14 @@ been used (or :meth:`Registry.discover` started it) it is one row,
 
 from __future__ import annotations
 
-import importlib
-import os
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from llmos.devices.base import Device, Risk
 from llmos.errors import DeviceError
+from llmos.plugins import Plugin, load_class, scan
 
 GROUP = "llmos.devices"
-ENV_ALLOW = "LLMOS_PLUGINS"
 BUILTIN = "llmos (built-in)"
 BUILTINS = {
     "calc": "llmos.devices.calc:CalcDevice",
@@ -79,26 +75,6 @@ class DeviceInfo:
                 "description": self.description, "loaded": self.loaded, "error": self.error}
 
 
-@dataclass
-class _Plugin:
-    entry: metadata.EntryPoint
-    source: str
-    summary: str
-    error: str | None = None
-
-
-def _load_class(target: str) -> type:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def _allowed() -> set[str] | None:
-    value = os.environ.get(ENV_ALLOW)
-    if value is None:
-        return None
-    return {name.strip() for name in value.split(",") if name.strip()}
-
-
 class Registry:
     """Finds devices by name. ``config`` is the ``[devices]`` table; ``disk`` goes to ``search``."""
 
@@ -110,7 +86,7 @@ class Registry:
         self.disk = disk
         self._devices: dict[str, Device] = {}
         self._broken: dict[str, str] = {}
-        self._plugins: dict[str, _Plugin] | None = None
+        self._plugins: dict[str, Plugin] | None = None
         self.mcp = Bus(mcp, self.config)
         """The MCP servers (``[mcp.servers]`` of config.toml) whose tools are devices ``mcp.<server>.<tool>``."""
 
@@ -128,35 +104,18 @@ class Registry:
 
     # -- finding ---------------------------------------------------------------
 
-    def plugins(self) -> dict[str, _Plugin]:
-        """Installed plugin devices by entry-point name, from metadata only (nothing imported)."""
-        if self._plugins is not None:
-            return self._plugins
-        found: dict[str, _Plugin] = {}
-        allowed = _allowed()
-        for entry in metadata.entry_points(group=GROUP):
-            dist = getattr(entry, "dist", None)
-            source = f"{dist.name} {dist.version}" if dist is not None else entry.value
-            summary = (dist.metadata.get("Summary") or "") if dist is not None else ""
-            plugin = _Plugin(entry, source, summary)
-            key = entry.name
-            if entry.name in BUILTINS or entry.name in RESERVED:
-                plugin.error = f"name taken by the built-in {entry.name!r}; this plugin is ignored"
-            elif entry.name in found:
-                plugin.error = f"name taken by {found[entry.name].source}; this plugin is ignored"
-                key = f"{entry.name} ({source})"
-            elif allowed is not None and entry.name not in allowed:
-                plugin.error = f"blocked: not in {ENV_ALLOW}={','.join(sorted(allowed))}"
-            found[key] = plugin
-        self._plugins = found
-        return found
+    def plugins(self) -> dict[str, Plugin]:
+        """Installed plugin devices by the name they are used under, from metadata only."""
+        if self._plugins is None:
+            self._plugins = scan(GROUP, set(BUILTINS) | RESERVED)
+        return self._plugins
 
     def list(self) -> list[DeviceInfo]:
         """Every device: built-ins (their classes are imported: small, stdlib only), then plugins
         (read from metadata, imported only if already used)."""
         rows = []
         for name, target in BUILTINS.items():
-            cls = _load_class(target)
+            cls = load_class(target)
             device = self._devices.get(name)
             risk = Risk(device.risk) if device is not None else Risk(cls.risk)
             rows.append(DeviceInfo(name, risk, BUILTIN, cls.description, True, self._broken.get(name)))
@@ -213,7 +172,7 @@ class Registry:
         if name.startswith("mcp."):
             return self.mcp.get(name)  # not cached here: the bus caches tools and restarts crashed servers
         if name in BUILTINS:
-            device = self._make(name, BUILTIN, lambda: _load_class(BUILTINS[name]))
+            device = self._make(name, BUILTIN, lambda: load_class(BUILTINS[name]))
         else:
             plugin = self.plugins().get(name)
             if plugin is None:

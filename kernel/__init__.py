@@ -1,12 +1,22 @@
 """llmos.kernel: the CPU and everything that shares it.
 
-- ``cpu.py``      the CPU interface and the llama-cpp-python implementation
-- ``decode.py``   one generation in progress (sampling, stop strings, UTF-8)
+- ``cpu.py``      the CPU interfaces: ``CPU``, and ``BatchingCPU`` (what the scheduler may batch);
+                  chat templates cut per message (``TemplatedCPU``)
+- ``llama.py``    ``LlamaCPU``: a GGUF run in-process by llama-cpp-python
+- ``remote.py``   an OpenAI-compatible server as a CPU
+- ``fakecpu.py``  a deterministic stand-in CPU for tests of scheduling logic alone
+- ``step.py``     what a generation yields (``Step``, ``Generation``) and stop strings
+- ``decode.py``   one generation in progress (sampling, stop strings, UTF-8, loops)
+- ``sampling.py`` sampling parameters, each model's recommended ones, the loop guard
+- ``boot.py``     from ``--model`` / ``--cpu-url`` to running CPU cores
 - ``models.py``   the models llmos knows; joining and verifying their weights
 - ``proc.py``     processes and their states
 - ``sched.py``    the scheduler: quanta, preemption, context switches, batched rounds
 - ``hibernate.py`` the pinned prefix's KV state saved across restarts
-- ``syscall.py``  the syscall block, its grammar and parser
+- ``heap.py``     handing freed heap back to the OS when the CPU goes idle
+- ``syscall.py``  llmos's own ``<syscall>`` block: prompt, grammar, parser
+- ``toolcall.py`` calls in the model's own trained format (template tools, lenient parser)
+- ``dispatch.py`` system-call dispatch: grants, arguments, risk, taint, approval, audit
 - ``trap.py``     interrupt lines
-- ``kernel.py``   the kernel: processes, turns, paging, dispatch of system calls
+- ``kernel.py``   the kernel: processes, turns, paging
 """

@@ -22,20 +22,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from llmos.errors import ContextOverflow, UsageError
+from llmos.kernel.sampling import LoopGuard, Sampling
+from llmos.kernel.step import Generation, Step, StopText
 
 if TYPE_CHECKING:
-    from llmos.kernel.cpu import Generation, LlamaCPU, Step
+    from llmos.kernel.cpu import BatchingCPU
 
 
 class Decoding:
-    def __init__(self, cpu: LlamaCPU, tokens: Sequence[int], *, max_tokens: int = 512,
+    def __init__(self, cpu: BatchingCPU, tokens: Sequence[int], *, max_tokens: int = 512,
                  stop: Sequence[str] = (), temperature: float = 0.0, seed: int = 0,
                  grammar: str | None = None, lazy: str | None = None, top_n: int = 0,
                  result: Generation | None = None, cancel: threading.Event | None = None,
                  top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
                  repeat_penalty: float = 1.0) -> None:
-        from llmos.kernel.cpu import Generation
-        from llmos.kernel.sampling import LoopGuard, Sampling
 
         self.tokens = list(tokens)
         if not self.tokens:
@@ -47,9 +47,8 @@ class Decoding:
             )
         self.cpu = cpu
         self.max_tokens = max(1, min(max_tokens, cpu.n_ctx - len(self.tokens)))
-        self.stop = list(stop)
-        self.hold = max((len(s) for s in self.stop), default=1) - 1
-        """Characters held back because they might begin a stop string."""
+        self.stops = StopText(stop)
+        """Holds back text that might begin a stop string."""
         self.top_n = top_n
         self.cancel = cancel
         self.result = result if result is not None else Generation()
@@ -60,11 +59,10 @@ class Decoding:
         (~150k on Qwen's vocabulary) into a fresh array, 0.24 ms a token here, where an
         argmax over the logits takes 0.02 ms. Both pick the first maximum: same tokens."""
         sampling = Sampling(temperature, top_k, top_p, min_p, repeat_penalty)
-        self.sampler = None if self.greedy else cpu._sampler(sampling, seed, grammar, lazy)
+        self.sampler = None if self.greedy else cpu.sampler(sampling, seed, grammar, lazy)
         self.loops = LoopGuard()
         """Stops a generation whose tail repeats one phrase (``kernel/sampling.py``)."""
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
         self.started = time.perf_counter()
         self._t_first: float | None = None
         self.last: int | None = None
@@ -77,17 +75,15 @@ class Decoding:
 
     def next(self, idx: int = -1) -> list[Step]:
         """Sample from the logits at batch index ``idx``; the steps to hand out (0 to 2)."""
-        from llmos.kernel.cpu import Step
-
         result = self.result
         if self.cancel is not None and self.cancel.is_set():
             result.stop_reason = "interrupted"
             return self._finish()
-        top = self.cpu._top(self.top_n, idx) if self.top_n else None
+        top = self.cpu.top(self.top_n, idx) if self.top_n else None
         if self.greedy:
             token = int(self.cpu.logits(idx).argmax())
         else:
-            token = self.sampler.sample(self.cpu.llm._ctx, idx)
+            token = self.cpu.sample(self.sampler, idx)
         if self._t_first is None:
             self._t_first = time.perf_counter()
             result.first_token_s = self._t_first - self.started
@@ -96,21 +92,17 @@ class Decoding:
             return self._finish()
         result.tokens.append(token)
         self.last = token
-        self._pending += self._utf8.decode(self.cpu.piece(token))
-        hits = [i for i in (self._pending.find(s) for s in self.stop) if i >= 0]
-        if hits:
-            self._pending = self._pending[: min(hits)]
-            result.stop_reason = "stop"
-            return self._finish()
-        cut = len(self._pending) - self.hold
-        ready, self._pending = (self._pending[:cut], self._pending[cut:]) if self.hold else (self._pending, "")
+        ready, stopped = self.stops.feed(self._utf8.decode(self.cpu.piece(token)))
         result.text += ready
-        steps = [Step(token, ready, top)]
+        steps = [Step(token, ready, top)] if ready or not stopped else []
+        if stopped:
+            result.stop_reason = "stop"
+            return steps + self._finish()
         if ready and self.loops.feed(ready):
             # The answer keeps one copy of the repeated phrase; what streamed past it was shown.
             result.text = result.text[:self.loops.cut]
             result.stop_reason = "loop"
-            self._pending = ""
+            self.stops.rest()
             return steps + self._finish()
         if len(result.tokens) >= self.max_tokens or len(self.tokens) + len(result.tokens) + 1 >= self.cpu.n_ctx:
             result.stop_reason = "length"
@@ -118,11 +110,8 @@ class Decoding:
         return steps
 
     def _finish(self) -> list[Step]:
-        from llmos.kernel.cpu import Step
-
         self.done = True
-        rest = self._pending + self._utf8.decode(b"", final=True)
-        self._pending = ""
+        rest = self.stops.rest() + self._utf8.decode(b"", final=True)
         if self._t_first is not None:
             self.result.decode_s = time.perf_counter() - self._t_first
         if not rest:

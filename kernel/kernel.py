@@ -14,7 +14,7 @@ is placed on the core with the fewest live processes (``ps`` shows its core). Ap
   in the journal before it is used, and the answer is journalled as it streams;
 - ``kill(pid)``, ``ps()``, ``free()``.
 
-What it leaves out: how the model is chosen (``llmos/boot.py``) and drawing
+What it leaves out: how the model is chosen (``kernel/boot.py``) and drawing
 any of it (the shell).
 """
 
@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
-from llmos.errors import DiskError, LlmosError, UsageError
+from llmos.errors import LlmosError, UsageError
 from llmos.kernel import hibernate, syscall, toolcall
 from llmos.kernel.cpu import CPU, Generation, Step
 from llmos.kernel.dispatch import RESULT_NOTE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
@@ -34,78 +34,13 @@ from llmos.kernel.sampling import Sampling
 from llmos.kernel.trap import Traps
 from llmos.kernel.proc import Process, ProcState
 from llmos.kernel.sched import Scheduler
+from llmos.memory.backing import LazySwap
 from llmos.memory.journal import Journal, journal_path
 from llmos.memory.page import Origin, Page
 from llmos.memory.ram import AddressSpace, Event, Pager
-from llmos.paths import configured_disk_url, data_dir
 
 DEFAULT_RESERVE = 512
 """Tokens of the context window kept free for the answer."""
-
-
-class LazySwap:
-    """The pager's backing store, opening the disk (chromadb + embeddings) only when
-    something is first swapped out or there is something on disk to search."""
-
-    def __init__(self, journal: Journal, disk_path: Path | None, disk_url: str | None, signal: str) -> None:
-        self.journal = journal
-        self.disk_path = disk_path or data_dir() / "disk"
-        # No explicit disk: the configured one (LLMOS_DISK_URL or config.toml), if any.
-        self.disk_url = disk_url if disk_url is not None or disk_path is not None else configured_disk_url()
-        self.signal = signal
-        self._swap = None
-        self._off = ""
-        """Why the embedded disk refuses writes for the rest of this run ("" while it works)."""
-
-    @property
-    def opened(self) -> bool:
-        """Whether the disk was opened in this run (it is opened when first needed)."""
-        return self._swap is not None
-
-    @property
-    def swap(self):
-        if self._swap is None:
-            from llmos.memory.disk import Disk
-            from llmos.memory.swap import Swap
-
-            disk = Disk(url=self.disk_url) if self.disk_url else Disk(self.disk_path)
-            self._swap = Swap(disk, self.journal, signal=self.signal)
-        return self._swap
-
-    def record(self, page: Page) -> None:
-        self.journal.record_page(page)
-
-    def swap_out(self, pages: list[Page]) -> None:
-        self._write(lambda ps: self.swap.swap_out(ps), pages)
-
-    def clean(self, pages: list[Page]) -> None:
-        self._write(lambda ps: self.swap.clean(ps), pages)
-
-    def _write(self, write, pages: list[Page]) -> None:
-        if self._off:
-            raise DiskError(f"swap is off until llmos restarts; the disk failed: {self._off}")
-        try:
-            write(pages)
-        except Exception as exc:
-            # Why: after a failed write (a full disk) the embedded chromadb was seen to hang
-            # on the next write in the same process (py-spy: inside its Rust upsert). Pages
-            # stay in RAM and in the journal; a restart opens the disk afresh. A Chroma server
-            # is another process: its writes are retried, and resume when it is back.
-            if not self.disk_url:
-                self._off = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise
-
-    def swap_in(self, pages: list[Page]) -> None:
-        self.swap.swap_in(pages)
-
-    def settle(self, resident: list[Page]) -> None:
-        if self._swap is not None:
-            self._swap.settle(resident)
-
-    def search(self, pid: int, query: str, k: int, resident: list[Page]) -> list[Page]:
-        if self._swap is None and self.disk_url is None and not self.disk_path.exists():
-            return []  # nothing was ever written to disk: every page is resident already
-        return self.swap.search(pid, query, k, resident)
 
 
 MAX_CALLS_PER_TURN = 4
@@ -279,12 +214,19 @@ class Kernel:
         self.emit("state", pid=proc.pid, state=state.value)
 
     def kill(self, pid: int) -> Process:
+        """End a live process by pid (the user's ``kill``)."""
         proc = self.procs.get(pid)
         if proc is None or not proc.alive:
             raise UsageError(f"no running process with pid {pid} (see: llmos ps)")
-        self.cores[proc.core].forget(pid)
-        self.set_state(proc, ProcState.ZOMBIE)
-        self.journal.log("info", f"kill pid {pid}; its pages stay in the journal")
+        return self.end(proc, "kill")
+
+    def end(self, proc: Process, how: str = "exit") -> Process:
+        """The one way a process ends: its CPU state is dropped from its core, it becomes a
+        ZOMBIE in the process table, and its pages stay in the journal. A no-op if it ended."""
+        if proc.alive:
+            self.cores[proc.core].forget(proc.pid)
+            self.set_state(proc, ProcState.ZOMBIE)
+            self.journal.log("info", f"{how} pid {proc.pid}; its pages stay in the journal")
         return proc
 
     def nice(self, pid: int, priority: int) -> Process:
@@ -303,6 +245,17 @@ class Kernel:
     def df(self) -> list:
         """Collections on the disk (opens it if needed: call from a worker thread)."""
         return self.backing.swap.disk.stats()
+
+    def mounted(self, root: str) -> list:
+        """Every chunk the disk holds of the folder mounted at ``root`` (a worker thread)."""
+        from llmos.memory.fs import COLLECTION
+
+        return self.backing.swap.disk.get(COLLECTION, where={"mount": root})
+
+    def page_in(self, proc: Process, query: str, k: int = 8) -> list[Page]:
+        """A page fault for ``query``: the best pages of swap and mounted files come into the
+        process's RAM (best first). Blocking: call it from a worker thread."""
+        return self.pager.fault(proc.space, query, k=k)
 
     def mount(self, path: str, *, progress=None):
         """Index a folder onto the disk so page faults can bring its excerpts in."""

@@ -55,8 +55,9 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
-from llmos.errors import ContextOverflow, LlmosError, UsageError
+from llmos.errors import ContextOverflow, LlmosError, UsageError, one_line
 from llmos.kernel.cpu import Generation, Step, TemplatedCPU
+from llmos.kernel.step import StopText
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds to wait to connect, or for the next streamed token, before the server counts as down."""
@@ -87,11 +88,6 @@ def base_url(url: str) -> str:
     if path.endswith("/v1"):
         path = path[:-3]
     return f"{parts.scheme}://{parts.netloc}{path}"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0][:200] if text else "") or type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------
@@ -269,7 +265,7 @@ class RemoteCPU(TemplatedCPU):
         try:
             r = self._client.post(self.url + path, json=body)
         except httpx.TransportError as exc:
-            raise CPUError(f"cannot reach the CPU at {self.url} ({_one_line(exc)})") from None
+            raise CPUError(f"cannot reach the CPU at {self.url} ({one_line(exc)})") from None
         if r.status_code >= 400:
             raise CPUError(f"the CPU at {self.url} refused {path}: HTTP {r.status_code} {_error_text(r)}")
         try:
@@ -290,7 +286,7 @@ class RemoteCPU(TemplatedCPU):
             return r.json()
         except (httpx.TransportError, ValueError) as exc:
             if start:
-                raise CPUError(f"cannot reach the CPU at {self.url} ({_one_line(exc)}); "
+                raise CPUError(f"cannot reach the CPU at {self.url} ({one_line(exc)}); "
                                "is the server running?") from None
             return None
 
@@ -345,8 +341,8 @@ class RemoteCPU(TemplatedCPU):
         result.prompt_tokens = len(tokens)
         prompt = self.detokenize(tokens)
         limit = max(1, min(max_tokens, self.n_ctx - len(tokens)))
-        stops = [s for s in stop if s]
-        hold = max((len(s) for s in stops), default=1) - 1
+        held = StopText(stop)
+        stops = held.stops
         body: dict = {"prompt": prompt, "stream": True, "temperature": max(0.0, temperature),
                       "repeat_penalty": repeat_penalty, "repeat_last_n": REPEAT_WINDOW,
                       "frequency_penalty": 0.0, "presence_penalty": 0.0, "seed": seed}
@@ -359,7 +355,6 @@ class RemoteCPU(TemplatedCPU):
         if top_n:
             body["logprobs"] = top_n
         generated = ""  # everything the server streamed (before stop handling)
-        pending = ""  # text held back because it might begin a stop string
         count = 0
         finish = None
         loops = LoopGuard()
@@ -384,19 +379,17 @@ class RemoteCPU(TemplatedCPU):
                         count += 1
                         result.tokens.append(-1)
                         generated += text
-                        pending += text
-                        hits = [i for i in (pending.find(s) for s in stops) if i >= 0]
-                        if hits:
-                            pending = pending[:min(hits)]
+                        ready, stopped = held.feed(text)
+                        if ready or not stopped:
+                            result.text += ready
+                            yield Step(-1, ready, top)
+                        if stopped:
                             finish = "stop"
                             break
-                        cut = len(pending) - hold
-                        ready, pending = (pending[:cut], pending[cut:]) if hold else (pending, "")
-                        result.text += ready
-                        yield Step(-1, ready, top)
                         if ready and loops.feed(ready):
                             result.text = result.text[:loops.cut]
-                            pending, finish = "", "loop"
+                            held.rest()
+                            finish = "loop"
                             break
                     if reason:
                         finish = reason
@@ -420,6 +413,7 @@ class RemoteCPU(TemplatedCPU):
                 raise
             finally:
                 events.close()
+        pending = held.rest()
         if pending:
             result.text += pending
             yield Step(-1, pending, None)
@@ -454,12 +448,12 @@ class RemoteCPU(TemplatedCPU):
                     except ValueError:
                         raise CPUError(f"the CPU at {self.url} streamed something that is not JSON") from None
                     if "error" in event:
-                        raise CPUError(f"the CPU at {self.url} failed: {_one_line(Exception(str(event['error'])))}")
+                        raise CPUError(f"the CPU at {self.url} failed: {one_line(Exception(str(event['error'])))}")
                     choice = (event.get("choices") or [{}])[0]
                     yield choice.get("text") or "", _top(choice.get("logprobs")), choice.get("finish_reason")
             raise Unreachable("the stream ended before [DONE]")
         except httpx.TransportError as exc:
-            raise Unreachable(_one_line(exc)) from None
+            raise Unreachable(one_line(exc)) from None
 
     def _wait_until_back(self, cancel: threading.Event | None, why: str) -> bool:
         """Poll the server until it answers (True) or the wait is cancelled (False)."""
@@ -516,9 +510,9 @@ def _error_text(r) -> str:
         data = r.json()
         err = data.get("error", data.get("detail", data)) if isinstance(data, dict) else data
         msg = err.get("message", err) if isinstance(err, dict) else err
-        return _one_line(Exception(str(msg)))
+        return one_line(Exception(str(msg)))
     except Exception:
-        return _one_line(Exception(r.text or r.reason_phrase))
+        return one_line(Exception(r.text or r.reason_phrase))
 
 
 def _top(logprobs) -> list[tuple[str, float]] | None:

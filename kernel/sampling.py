@@ -11,7 +11,7 @@ Whatever the sampling, :class:`LoopGuard` watches the text as it streams and
 stops a generation whose tail is one phrase repeated: the answer ends with
 ``stop_reason == "loop"`` and keeps a single copy of the phrase.
 
-What this module leaves out: the sampler chain itself (``LlamaCPU._sampler``,
+What this module leaves out: the sampler chain itself (``LlamaCPU.sampler``,
 or the server's own for a remote CPU).
 """
 

@@ -47,11 +47,12 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from llmos.kernel import heap
-from llmos.kernel.cpu import BLOCK, CPU, Generation, Snapshot, Step
+from llmos.kernel.cpu import BLOCK, CPU, BatchingCPU, Generation, Snapshot, Step
 
 QUANTUM = 32
 AGING_QUANTA = 4
@@ -103,8 +104,8 @@ class Job:
     priority: int
     tokens: list[int]
     params: dict
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue
+    loop: asyncio.AbstractEventLoop | None
+    queue: asyncio.Queue | None
     result: Generation = field(default_factory=Generation)
     cancel: threading.Event = field(default_factory=threading.Event)
     order: int = 0
@@ -115,6 +116,10 @@ class Job:
     decoding: object = None
     """The job's ``Decoding`` (sampler, stop handling), shared by single and batched rounds."""
     canonical: int = 0
+    call: Callable[[CPU], object] | None = None
+    """Not a generation: a function to run on the CPU thread between quanta (``Scheduler.call``)."""
+    future: Future | None = None
+    """Where ``call``'s result goes."""
 
     def context(self) -> list[int]:
         """What the KV cache must hold to resume this job: prompt plus generated tokens,
@@ -252,7 +257,7 @@ class Scheduler:
             if group:
                 self._finish_batch(group, self._run_batch(group))
                 continue
-            if "call" in job.params:
+            if job.call is not None:
                 self._run_call(job)
                 with self._cond:
                     self._running = None
@@ -291,7 +296,7 @@ class Scheduler:
     def _batch_group(self, jobs: list[Job]) -> list[Job]:
         """The jobs of ``jobs`` a batched round would take (policy order, KV room), or [].
         Caller holds the lock."""
-        plain = [j for j in jobs if "call" not in j.params]
+        plain = [j for j in jobs if j.call is None]
         if self.batch < 2 or len(plain) < 2:
             return []
         if self.policy == "rr":
@@ -416,7 +421,7 @@ class Scheduler:
                 entries.append((seat, job.tokens[pos], pos, pos == last))
                 owners.append((seat, job) if pos == last else None)
         started = time.perf_counter()
-        size = cpu.llm.n_batch
+        size = cpu.n_batch
         for lo in range(0, len(entries), size):
             cpu.decode_batch(entries[lo:lo + size])
             for idx, owner in enumerate(owners[lo:lo + size]):
@@ -497,15 +502,12 @@ class Scheduler:
     def call(self, fn):
         """Run ``fn(cpu)`` on the CPU thread, between quanta; returns a concurrent Future.
         The context's current holder is saved first, since ``fn`` may change the context."""
-        from concurrent.futures import Future
-
         future: Future = Future()
-        job = Job(-1, 1 << 30, [], {"call": fn, "future": future}, None, None)  # type: ignore[arg-type]
-        self.submit(job)
+        self.submit(Job(-1, 1 << 30, [], {}, None, None, call=fn, future=future))
         return future
 
     def _run_call(self, job: Job) -> None:
-        fn, future = job.params["call"], job.params["future"]
+        fn, future = job.call, job.future
         try:
             if self._holder is not None and self.cpu.can_snapshot:
                 self.snapshots.put(self._holder, self.cpu.snapshot())
@@ -514,10 +516,10 @@ class Scheduler:
         except BaseException as exc:
             future.set_exception(exc)
 
-    def _run_quantum(self, job: Job, limit: int | None = None) -> bool:
-        """Run ``job`` for up to one quantum (or ``limit`` tokens). True when it finished."""
+    def _run_quantum(self, job: Job) -> bool:
+        """Run ``job`` for up to one quantum. True when it finished."""
         self._switch_to(job)
-        if job.stream is None and not hasattr(self.cpu, "decoding"):
+        if job.stream is None and not isinstance(self.cpu, BatchingCPU):
             # A CPU without sequence control (a remote server): its own stream, to the end.
             job.stream = iter(self.cpu.stream(job.tokens, result=job.result, cancel=job.cancel, **job.params))
         elif job.stream is None:
@@ -539,8 +541,6 @@ class Scheduler:
                 if step.blocked:  # not a token: the CPU waits for its server
                     continue
                 produced += 1
-                if limit is not None and produced >= limit:
-                    return False
                 if produced >= self.quantum and self.cpu.preemptible and self._others_ready(job):
                     return False
                 if self.cpu.preemptible and self._batch_waiting(job):

@@ -297,7 +297,7 @@ def grammar(specs: Sequence[Spec], *, lazy: bool = True) -> str:
     rules.append("ws ::= [ \\t\\n]{0,12}")
     head = '"{" ws "\\"name\\"" ws ":" ws'
     if lazy:
-        rules.append("junk ::= [^ \\t\\n,}] [^\\x00]*")
+        rules.append("junk ::= [ \\t\\n]{0,12} [^ \\t\\n,}] [^\\x00]*")
         rules.append("end ::= [ \\t\\n\\]},`]? [ \\t\\n\\]},`]? [ \\t\\n\\]},`]? [ \\t\\n\\]},`]? close?")
         rules.append('close ::= ("</tool_call>" | "```" | "<|/tool_call|>") [ \\t\\n]?')
         rules.append(f"root ::= {head} ({' | '.join(alts)}) end")

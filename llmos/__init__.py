@@ -1,5 +1,12 @@
 """llmos: an operating-system shell for a local language model.
 
+This folder is two things. It is the shell, the top layer (``cli.py``, ``appctl.py``,
+``devctl.py``, ``verbs.py``, ``approve.py``, ``tui/``, ``bench/``). And it holds the shared
+base that every layer may import, because the package itself is the one place all of
+them already depend on: ``errors.py`` (the error family), ``paths.py`` (data and config
+paths), ``term.py`` (terminal-safe text) and ``plugins.py`` (the entry-point table of apps
+and devices). ``tests/test_layers.py`` checks both rules.
+
 This file stays light: ``import llmos.kernel`` runs it first, and ``llmos
 --help`` must answer instantly. The SDK names a plugin author needs are
 re-exported lazily, on first attribute access, so nothing heavy (textual,
@@ -20,7 +27,7 @@ _EXPORTS = {
     "Origin": "llmos.memory.page",
     "Trust": "llmos.memory.page",
     "CPU": "llmos.kernel.cpu",
-    "LlamaCPU": "llmos.kernel.cpu",
+    "LlamaCPU": "llmos.kernel.llama",
     # the plugin SDK (docs/plugins.md): an app ...
     "App": "llmos.apps.sdk",
     "Manifest": "llmos.apps.sdk",
@@ -46,7 +53,8 @@ if TYPE_CHECKING:
                                 DeviceReply as DeviceReply, Manifest as Manifest, Reply as Reply, Sys as Sys)
     from llmos.devices.base import Device as Device, DeviceResult as DeviceResult, Risk as Risk
     from llmos.errors import DeviceError as DeviceError, LlmosError as LlmosError
-    from llmos.kernel.cpu import CPU as CPU, LlamaCPU as LlamaCPU
+    from llmos.kernel.cpu import CPU as CPU
+    from llmos.kernel.llama import LlamaCPU as LlamaCPU
     from llmos.memory.page import Origin as Origin, Page as Page, Trust as Trust
 
 

@@ -89,8 +89,8 @@ def run_app_command(args: argparse.Namespace, text: str) -> int:
     import asyncio
 
     from llmos.apps.launch import launch, resolve
-    from llmos.boot import load_cpu
-    from llmos.cli import _terminal_approver
+    from llmos.kernel.boot import load_cores
+    from llmos.approve import terminal_approver
     from llmos.kernel.kernel import Kernel
 
     cls = resolve(args.app)  # an unknown or broken app fails here, before the model loads
@@ -101,9 +101,9 @@ def run_app_command(args: argparse.Namespace, text: str) -> int:
 
     coerce_options(cls.manifest, options)  # a bad option fails before the model loads, too
     model = args.model or (None if os.environ.get("LLMOS_MODEL") else next(iter(cls.manifest.models), None))
-    cores = load_cpu(model, n_ctx=args.ctx)
-    cpu = cores[0] if isinstance(cores, list) else cores
-    kernel = Kernel(cores, ram=args.ram, lock=False, approver=_terminal_approver)
+    cores = load_cores(model, n_ctx=args.ctx)
+    cpu = cores[0]
+    kernel = Kernel(cores, ram=args.ram, lock=False, approver=terminal_approver)
     grants = {d.strip() for d in args.devices.split(",") if d.strip()}
     out = sys.stdout
     shown = [""]

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export_remote(args: argparse.Namespace) -> None:
     """Remote CPU and disk flags become the environment every part of llmos (the shell's
-    boot, benchmarks' child processes) reads them from: see ``llmos/boot.py``."""
+    boot, benchmarks' child processes) reads them from: see ``kernel/boot.py``."""
     import os
 
     if getattr(args, "cpu_url", None):
@@ -161,10 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from llmos.apps.chat import CHAT_SYSTEM
-    from llmos.boot import load_cpu
+    from llmos.approve import terminal_approver
+    from llmos.kernel.boot import load_cores
     from llmos.kernel.cpu import Generation
     from llmos.kernel.kernel import Kernel
-    from llmos.kernel.proc import ProcState
     from llmos.kernel.sampling import choose
 
     prompt = read_prompt(args.prompt)
@@ -172,8 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from llmos.appctl import run_app_command
 
         return run_app_command(args, prompt)  # --app chat is this same turn, run as the chat app
-    cores = load_cpu(args.model, n_ctx=args.ctx)
-    cpu = cores[0] if isinstance(cores, list) else cores
+    cores = load_cores(args.model, n_ctx=args.ctx)
+    cpu = cores[0]
     # No instance lock: a one-shot process may run beside an open shell; SQLite's own
     # transactions keep the shared journal consistent.
     grants = {d.strip() for d in args.devices.split(",") if d.strip()}
@@ -184,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         devices = Registry.from_config()
         for name in grants:
             devices.get(name)  # an unknown device is a usage error now, not an error page later
-    kernel = Kernel(cores, ram=args.ram, lock=False, devices=devices, approver=_terminal_approver)
+    kernel = Kernel(cores, ram=args.ram, lock=False, devices=devices, approver=terminal_approver)
     result = Generation()
     out = sys.stdout
     calls: list[dict] = []
@@ -201,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out.write(for_stream(step.text, out))  # exact when piped, safe on a terminal
                 out.flush()
         finally:
-            kernel.set_state(proc, ProcState.ZOMBIE)
+            kernel.end(proc)
 
     try:
         asyncio.run(main())
@@ -218,17 +218,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      "seconds": round(c["seconds"], 3)} for c in calls]}),
               file=sys.stderr)
     return 0
-
-
-async def _terminal_approver(request) -> bool:
-    """Ask on the terminal before a risky device call; with no terminal, refuse."""
-    import asyncio
-
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        return False
-    print(f"\nllmos: {terminal_safe(request.describe())}", file=sys.stderr)
-    answer = await asyncio.to_thread(input, "allow this call? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -265,14 +254,14 @@ def cmd_model(args: argparse.Namespace) -> int:
                           f"{r['size_bytes'] / 1e6:.0f} MB", Text(terminal_safe(str(r["status"]))))
         Console().print(table)
         return 0
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cores
 
-    cores = load_cpu(args.model, n_ctx=args.ctx)
-    if isinstance(cores, list) or not isinstance(cores.info()["weights"].get("path"), str):
-        infos = [c.info() for c in (cores if isinstance(cores, list) else [cores])]
+    cores = load_cores(args.model, n_ctx=args.ctx)
+    if len(cores) > 1 or not isinstance(cores[0].info()["weights"].get("path"), str):
+        infos = [c.info() for c in cores]
         print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))  # remote: the server's
         return 0
-    info = cores.info()
+    info = cores[0].info()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -290,5 +279,5 @@ def cmd_model(args: argparse.Namespace) -> int:
     print(f"run file      {r['engine']} {r['llama_cpp_python']}")
     print(f"  build       {' '.join(r['build_flags'])}")
     print(f"  threads     {r['threads']}")
-    print(f"  extra bufs  {'on' if r['extra_buffer_types'] else 'off (AMX build: see kernel/cpu.py)'}")
+    print(f"  extra bufs  {'on' if r['extra_buffer_types'] else 'off (AMX build: see kernel/llama.py)'}")
     return 0

@@ -37,3 +37,9 @@ class DiskError(LlmosError):
 
 class DeviceError(LlmosError):
     """A device call was malformed, denied or failed."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line for the user: its first line, or its type's name."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0][:limit] if lines else "") or type(exc).__name__

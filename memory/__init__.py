@@ -2,7 +2,8 @@
 
 - ``page.py``     the page record, origins and trust
 - ``ram.py``      address spaces and the pager (pressure, eviction, page faults)
-- ``swap.py``     the pager's backing store and hybrid (vector + lexical) search
+- ``backing.py``  the pager's backing store: the journal, and swap opened on first need
+- ``swap.py``     swap on the disk and hybrid (vector + lexical) search
 - ``disk.py``     chromadb, embedded or a server
 - ``embed.py``    the offline embedding model (MiniLM int8, ONNX)
 - ``fs.py``       mounting folders onto the disk

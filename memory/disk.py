@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from llmos.errors import DiskError, UsageError
+from llmos.errors import DiskError, UsageError, one_line
 from llmos.memory.embed import DIM, MiniLMEmbedding, embed
 from llmos.paths import configured_disk_url, data_dir
 
@@ -65,11 +65,6 @@ class CollectionStats:
     """Stored document text (UTF-8) plus 4 * 384 bytes per vector."""
     disk_bytes: int | None
     """Size of the whole persistent directory (all collections); None on a server."""
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
 
 
 class Disk:
@@ -115,7 +110,7 @@ class Disk:
         except Exception as exc:  # chromadb raises InternalError ("file is not a database", os errors)
             _forget_system(str(path))
             raise DiskError(
-                f"disk {path} cannot be opened by chromadb ({_one_line(exc)}); "
+                f"disk {path} cannot be opened by chromadb ({one_line(exc)}); "
                 "nothing was changed: move the folder aside or restore it from a backup"
             ) from None
 
@@ -140,7 +135,7 @@ class Disk:
             )
         except Exception as exc:  # ValueError("Could not connect to a Chroma server...")
             raise DiskError(
-                f"no Chroma server at {url} ({_one_line(exc)}); "
+                f"no Chroma server at {url} ({one_line(exc)}); "
                 f"start one with: chroma run --host {parts.hostname} --port {port or 8000}"
             ) from None
 
@@ -154,7 +149,7 @@ class Disk:
             yield
         except (ChromaError, httpx.TransportError, OSError) as exc:
             hint = "is the server running?" if self.url else "is the folder intact and writable?"
-            raise DiskError(f"disk {self.where}: {what} failed ({_one_line(exc)}); {hint}") from None
+            raise DiskError(f"disk {self.where}: {what} failed ({one_line(exc)}); {hint}") from None
 
     # -- collections -------------------------------------------------------
 
@@ -171,7 +166,7 @@ class Disk:
                     configuration={"hnsw": {"space": "cosine"}},
                 )
             except ValueError as exc:  # an existing collection made with another embedder
-                raise DiskError(f"disk {self.where}: collection {name!r}: {_one_line(exc)}") from None
+                raise DiskError(f"disk {self.where}: collection {name!r}: {one_line(exc)}") from None
         self._collections[name] = found
         return found
 

@@ -150,6 +150,29 @@ class _Read:
     """Only the file's head was decoded (it holds more than max_chunks chunks)."""
 
 
+class NotText(ValueError):
+    """Bytes that are no text file: ``str(exc)`` says why ("a binary file", "not UTF-8 text")."""
+
+
+def looks_binary(head: bytes) -> bool:
+    """The one test of a binary file in llmos (mounts, the files device, ``--app summarize``):
+    a NUL byte in its first SNIFF_BYTES."""
+    return b"\0" in head[:SNIFF_BYTES]
+
+
+def decode_text(data: bytes, *, cut: bool = False) -> str:
+    """``data`` as text; NotText when it is binary or not UTF-8. ``cut``: ``data`` is only the
+    head of a file, so a character split at its very end is dropped, not refused."""
+    if looks_binary(data):
+        raise NotText("a binary file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if cut and exc.start >= len(data) - 3:
+            return data[:exc.start].decode("utf-8")
+        raise NotText("not UTF-8 text") from None
+
+
 def _read(path: Path, max_chunks: int) -> _Read:
     """Hash the whole file; decode only what ``max_chunks`` chunks can hold."""
     try:
@@ -163,7 +186,7 @@ def _read(path: Path, max_chunks: int) -> _Read:
         kept = 0
         with open(path, "rb") as fh:
             head = fh.read(SNIFF_BYTES)
-            if b"\0" in head:
+            if looks_binary(head):
                 return _Read(binary=True)
             block = head
             while block:

@@ -26,7 +26,7 @@ def llmos_home(tmp_path_factory, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_cpu():
-    from llmos.kernel.cpu import LlamaCPU
+    from llmos.kernel.llama import LlamaCPU
     from llmos.kernel.models import resolve
 
     return LlamaCPU(resolve("tiny"), n_ctx=2048, name="tiny")

@@ -7,7 +7,7 @@ in a fresh Python process: import, load the model, restore the hibernated
 prefix, and produce the first token of an answer to a short question. It runs
 in the user's own data dir, as a user's cold start does: where that has a disk
 (mounted files, swapped pages), the first turn searches it, which costs the
-disk's libraries (``llmos.boot.prefetch_disk`` loads them while the model
+disk's libraries (``llmos.kernel.boot.prefetch_disk`` loads them while the model
 loads); each of ``cold_runs`` says whether it opened a disk (``disk``). The
 cold process keeps its journal in a throw-away dir, so the user's process
 table does not grow; the hibernated prefix and the disk are the user's own.
@@ -43,7 +43,7 @@ QUESTION = "Write a short paragraph about the history of the printing press."
 COLD = r"""
 import time, sys, json
 t0 = time.perf_counter()
-from llmos.boot import load_cpu
+from llmos.kernel.boot import load_cpu
 from llmos.kernel.kernel import Kernel
 from llmos.memory.journal import Journal
 cpu = load_cpu(sys.argv[1] if sys.argv[1] != "-" else None, quiet=True)
@@ -129,12 +129,11 @@ def cold_first_token(model: str | None) -> dict:
 
 
 def run(model: str | None, n: int = 128, rounds: int = 3) -> dict:
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cpu
     from llmos.kernel.cpu import Snapshot
     from llmos.kernel.kernel import Kernel
 
-    cpu = load_cpu(model, quiet=True)
-    cpu = cpu[0] if isinstance(cpu, list) else cpu  # several --cpu-url: the first one is measured
+    cpu = load_cpu(model, quiet=True)  # several --cpu-url: the first one is measured
     remote = not cpu.can_snapshot
     prompt = cpu.chat_tokens([("system", SYSTEM), ("user", QUESTION)])
     raw, ours, counts = [], [], set()

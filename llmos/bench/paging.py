@@ -55,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(conversations: list[dict], *, ram: int = 512, k: int = 10, model: str | None = "tiny",
         signal: str = "hybrid", swap_pages: int = 0) -> dict:
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cpu
     from llmos.memory.disk import Disk
     from llmos.memory.journal import Journal
     from llmos.memory.page import Origin, Page

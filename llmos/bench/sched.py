@@ -64,10 +64,10 @@ def raw_batch_tok_s(cpu, nseq: int, n: int) -> float:
 
 def run(model: str | None, procs: int, n: int, quantum: int, policy: str, batch: int = 4,
         repeat: int = 3) -> dict:
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cores
     from llmos.kernel.kernel import Kernel
 
-    cores = load_cpu(model, quiet=True)
+    cores = load_cores(model, quiet=True)
     tmp = tempfile.TemporaryDirectory(prefix="llmos-bench-")  # the user's journal is not touched
     kernel = Kernel.in_folder(cores, Path(tmp.name), quantum=quantum, policy=policy, batch=batch)
     cpu = kernel.cpu

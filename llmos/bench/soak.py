@@ -46,7 +46,7 @@ async def _turn(kernel, proc, text: str, tokens: int) -> int:
 def run(model: str | None, procs: int, hours: float, every: float, tokens: int, ram: int, ctx: int,
         snapshot_mb: float, warmup: float, samples: int, workdir: Path) -> dict:
     from llmos.bench.synthetic import generate
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cpu
     from llmos.kernel import heap
     from llmos.kernel.kernel import Kernel
     from llmos.memory.journal import journal_path

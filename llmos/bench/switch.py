@@ -22,7 +22,7 @@ def _context(cpu, n: int) -> list[int]:
 
 
 def run(model: str | None, sizes: list[int], repeat: int = 3) -> dict:
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cpu
     from llmos.kernel.cpu import Snapshot
 
     cpu = load_cpu(model, n_ctx=max(sizes) + 256, quiet=True)

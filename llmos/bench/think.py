@@ -27,12 +27,12 @@ def items(limit: int | None = None) -> list[dict]:
 def run(model: str | None, budgets: list[int], limit: int | None, tokens: int, temperature: float) -> dict:
     from llmos.apps.launch import launch
     from llmos.apps.think import correct, vote
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cores
     from llmos.kernel.kernel import Kernel
 
     top = max(budgets)
-    cores = load_cpu(model, quiet=True, n_ctx=2048)
-    cpu = cores[0] if isinstance(cores, list) else cores
+    cores = load_cores(model, quiet=True, n_ctx=2048)
+    cpu = cores[0]
     kernel = Kernel(cores, lock=False, batch=min(top, 7))
     rows = []
     started = time.perf_counter()

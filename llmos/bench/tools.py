@@ -220,7 +220,7 @@ def _baseline_case(kernel, registry, case: dict, sampling, seed: int) -> list[di
 
 
 def run(model: str | None, limit: int | None, temperature: float | None, kinds: set[str] | None) -> dict:
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cores
     from llmos.devices.registry import Registry
     from llmos.kernel.kernel import Kernel
     from llmos.kernel.sampling import choose
@@ -229,8 +229,8 @@ def run(model: str | None, limit: int | None, temperature: float | None, kinds: 
     # bench's processes and journal are not the user's.
     home = tempfile.mkdtemp(prefix="llmos-bench-tools-")
     os.environ["LLMOS_HOME"] = home
-    cores = load_cpu(model, quiet=True, n_ctx=4096)
-    cpu = cores[0] if isinstance(cores, list) else cores
+    cores = load_cores(model, quiet=True, n_ctx=4096)
+    cpu = cores[0]
     registry = Registry.from_config()
     kernel = Kernel(cores, lock=False, devices=registry)
     sampling = choose(cpu, temperature)

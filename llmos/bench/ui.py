@@ -121,7 +121,7 @@ async def _measure(kernel, keys: int, gap: float) -> dict:
 
 
 def run(model: str | None, keys: int = 40, gap: float = 0.03) -> dict:
-    from llmos.boot import load_cpu
+    from llmos.kernel.boot import load_cpu
     from llmos.kernel.kernel import Kernel
 
     cpu = load_cpu(model, n_ctx=4096, quiet=True)

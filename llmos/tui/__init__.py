@@ -23,7 +23,7 @@ import argparse
 
 def run_shell(args: argparse.Namespace) -> int:
     """Boot the CPU and kernel inside the UI and run the shell until the user quits."""
-    from llmos.boot import resolve_model
+    from llmos.kernel.boot import resolve_model
     from llmos.tui.app import LlmosApp
 
     # First use of the default model joins and verifies 491 MB: do it here, with a

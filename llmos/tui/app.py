@@ -25,7 +25,8 @@ from textual.widgets import Label, LoadingIndicator
 from llmos.kernel.proc import Process
 from llmos.tui.commands import OsCommands
 from llmos.tui.help import HelpScreen
-from llmos.tui.shell import Shell, spawn_chat
+from llmos.apps.chat import spawn_chat
+from llmos.tui.shell import Shell
 
 QUIT_WINDOW_S = 3.0
 """A second Ctrl+C within this many seconds of the first, when idle, quits."""
@@ -97,14 +98,13 @@ class LlmosApp(App[None]):
     def boot_kernel(self):
         """Load the CPU and make the kernel (on the boot thread). Returns the kernel and the
         process the shell talks to (None: a fresh chat process)."""
-        from llmos.boot import load_cpu
+        from llmos.kernel.boot import load_cores
         from llmos.devices.registry import Registry
         from llmos.kernel.kernel import Kernel
 
         # quiet: run_shell already joined the default model, with its progress bar,
         # before the UI took the terminal.
-        cpu = load_cpu(self.model, n_ctx=self.ctx, quiet=True)
-        kernel = Kernel(cpu, devices=Registry.from_config())
+        kernel = Kernel(load_cores(self.model, n_ctx=self.ctx, quiet=True), devices=Registry.from_config())
         try:
             # Conversations and processes come back from the journal, as after a reboot.
             restored = [p for p in kernel.restore() if p.app == "chat"]

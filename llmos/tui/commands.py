@@ -134,7 +134,7 @@ def mount(shell: Shell, args: list[str]) -> RenderableType:
 
 
 def spawn(shell: Shell, args: list[str]) -> RenderableType | Awaitable[None]:
-    from llmos.tui.shell import spawn_chat
+    from llmos.apps.chat import spawn_chat
 
     proc = spawn_chat(shell.kernel, shell.chat_devices)
     if not args:
@@ -206,9 +206,9 @@ def apps(shell: Shell, args: list[str]) -> RenderableType:
 
 
 def run(shell: Shell, args: list[str]) -> Awaitable[None]:
-    from llmos.tui import apprun
+    from llmos.tui.apprun import run as run_app
 
-    return apprun.run(shell, args)
+    return run_app(shell, args)
 
 
 def clear(shell: Shell, args: list[str]) -> None:
@@ -219,8 +219,6 @@ def help_(shell: Shell, args: list[str]) -> RenderableType:
     table = _table("command", "what it does")
     for verb in VERBS.values():
         table.add_row(verb.usage, verb.help)
-    for name, what in NOT_YET.items():
-        table.add_row(f"/{name}", Text(f"not available yet ({what})", style="dim"))
     keys = Text("\nkeys: Enter send · Ctrl+J newline · Up/Down history · Ctrl+C or Esc interrupt "
                 "(Ctrl+C twice when idle quits) · Ctrl+P commands · Ctrl+T light/dark · F1 help",
                 style="dim")
@@ -254,18 +252,10 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("quit", "/quit", "leave llmos", quit_),
 ]}
 
-NOT_YET = {
-}
-"""Verbs the shell does not have yet, and what to do meanwhile."""
-
-
-def parse(line: str) -> tuple[Verb | None, list[str], str]:
-    """(verb, args, name) for a slash command line. Raises LlmosError for unknown verbs;
-    verb is None for verbs the shell does not have yet."""
+def parse(line: str) -> tuple[Verb, list[str], str]:
+    """(verb, args, name) for a slash command line. Raises LlmosError for unknown verbs."""
     name, *args = line.strip().lstrip("/").split() or [""]
     name = name.lower()
-    if name in NOT_YET:
-        return None, args, name
     verb = VERBS.get(name)
     if verb is None:
         raise UsageError(f"unknown command /{name} (/help lists them)")
@@ -274,9 +264,7 @@ def parse(line: str) -> tuple[Verb | None, list[str], str]:
 
 def dispatch(shell: Shell, line: str) -> RenderableType | None:
     """Run one slash command line on this thread. Raises LlmosError for the user's mistakes."""
-    verb, args, name = parse(line)
-    if verb is None:
-        return Text(f"/{name}: not available yet: {NOT_YET[name]}", style="italic")
+    verb, args, _ = parse(line)
     return verb.run(shell, args)
 
 

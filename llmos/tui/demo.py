@@ -271,7 +271,7 @@ class DemoApp(LlmosApp):
         self.notes = self.workdir / "notes"
 
     def boot_kernel(self):
-        from llmos.boot import load_cpu
+        from llmos.kernel.boot import load_cpu
         from llmos.devices.registry import BUILTINS, Registry
         from llmos.kernel.kernel import Kernel
         from llmos.memory.embed import embed
@@ -304,7 +304,7 @@ class DemoApp(LlmosApp):
 
 def run_demo(args: argparse.Namespace) -> int:
     """``llmos demo``: boot the model (``args.model``), then run the tour in the shell."""
-    from llmos.boot import resolve_model
+    from llmos.kernel.boot import resolve_model
 
     model = getattr(args, "model", None)
     fast = getattr(args, "fast", False)

@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from llmos.tui.commands import NOT_YET, VERBS
+from llmos.tui.commands import VERBS
 
 KEYS = """\
 # llmos shell
@@ -64,7 +64,6 @@ time; its answer is marked with its pid.
 def help_markdown() -> str:
     rows = ["| command | does |", "|---|---|"]
     rows += [f"| `{v.usage}` | {v.help} |" for v in VERBS.values()]
-    rows += [f"| `/{name}` | not available yet: {what} |" for name, what in NOT_YET.items()]
     return KEYS + "\n".join(rows) + "\n" + PANELS
 
 

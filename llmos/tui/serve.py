@@ -93,7 +93,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if not 0 < port < 65536:
         raise UsageError(f"not a port: {port} (1-65535)")
     check_port(port)
-    from llmos.boot import resolve_model
+    from llmos.kernel.boot import resolve_model
 
     # Join the default model once here, with progress on this terminal, rather than
     # silently inside the first browser tab.

@@ -33,7 +33,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from llmos.apps.chat import CHAT_DEVICES, CHAT_SYSTEM
+from llmos.apps.chat import CHAT_DEVICES, spawn_chat
 from llmos.errors import LlmosError
 from llmos.kernel.cpu import Generation, Step
 from llmos.kernel.proc import Process
@@ -45,12 +45,6 @@ from llmos.tui.panels import DevicesPanel, DiskPanel, ProcPanel
 from llmos.tui.ram import RamPanel
 
 MAX_TOKENS = 512
-
-
-def spawn_chat(kernel, devices=CHAT_DEVICES) -> Process:
-    """A chat process, granted ``devices`` when the kernel has a device table."""
-    grants = set(devices) if kernel.devices is not None else set()
-    return kernel.spawn("chat", system=CHAT_SYSTEM, grants=grants)
 
 
 class KernelEvent(Message):

@@ -106,7 +106,7 @@ def test_broken_plugins_are_reported_by_name_and_never_fatal(plugins):
 
 def test_a_plugin_cannot_take_a_builtin_name(plugins):
     registry = Registry()
-    taken = rows(registry)[("calc", "llmos-fakeplugins 1.2.3")]
+    taken = rows(registry)[("calc (llmos-fakeplugins)", "llmos-fakeplugins 1.2.3")]  # listed apart, as apps are
     assert "name taken by the built-in 'calc'" in taken["error"]
     assert invoke(registry.get("calc"), {"expr": "1+1"}).output == "2"
     assert "llmosfake_calc" not in sys.modules

@@ -61,7 +61,7 @@ def test_greedy_picks_what_llama_cpps_greedy_sampler_picks(tiny_cpu):
     tokens = chat(tiny_cpu, "Write a short story about a lighthouse keeper.")
     ours = Generation()
     list(tiny_cpu.stream(tokens, max_tokens=48, result=ours))
-    sampler = tiny_cpu._sampler(GREEDY, 0, None, None)
+    sampler = tiny_cpu.sampler(GREEDY, 0, None, None)
     theirs: list[int] = []
     tiny_cpu.prefill(tokens)
     while len(theirs) < len(ours.tokens):

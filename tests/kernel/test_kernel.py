@@ -115,7 +115,7 @@ def python_words(script: str) -> list[str]:
 
 COLD_BOOT = r"""
 import sys
-from llmos.kernel.cpu import LlamaCPU
+from llmos.kernel.llama import LlamaCPU
 from llmos.kernel.models import resolve
 from llmos.kernel.kernel import Kernel
 
@@ -152,7 +152,7 @@ def test_the_configured_disk_url_comes_from_the_environment_then_the_config(llmo
 
 KILLED_MID_ANSWER = r"""
 import asyncio, os, signal, sys
-from llmos.kernel.cpu import LlamaCPU
+from llmos.kernel.llama import LlamaCPU
 from llmos.kernel.models import resolve
 from llmos.kernel.kernel import Kernel
 
@@ -206,7 +206,7 @@ def test_kill_9_mid_answer_loses_nothing_and_restores(tiny_cpu, llmos_home):
 
 PREFETCH = r"""
 import sys
-from llmos.boot import prefetch_disk
+from llmos.kernel.boot import prefetch_disk
 
 before = "chromadb" in sys.modules
 thread = prefetch_disk()

@@ -1,4 +1,10 @@
-"""The scheduler on the real tiny CPU: preemption, context switches, policies, errors."""
+"""The scheduler: preemption, context switches, policies, errors, batching.
+
+What depends on the model's KV state and on real batched decoding (output that is the
+same interleaved as alone, whole answers from batched rounds) runs on the real tiny CPU.
+Tests of the scheduling logic alone (fair shares, priority, errors, cancelling, when a job
+joins a batch, heap trimming) run on ``FakeCPU``, a deterministic stand-in with a fixed
+time per decode, and say so by taking the ``fake`` fixture."""
 
 from __future__ import annotations
 
@@ -9,7 +15,14 @@ import pytest
 from llmos.errors import ContextOverflow
 from llmos.kernel import heap
 from llmos.kernel.cpu import Generation, Snapshot
+from llmos.kernel.fakecpu import FakeCPU
 from llmos.kernel.sched import Scheduler, SnapshotStore
+
+
+@pytest.fixture
+def fake():
+    """Scheduling logic only: a deterministic CPU taking 2 ms per decode (kernel/fakecpu.py)."""
+    return FakeCPU(n_ctx=2048, delay=0.002)
 
 PROMPTS = ["Explain how rain forms.", "Write a short poem about the moon.", "List five fruits and their colours."]
 
@@ -58,10 +71,10 @@ async def test_interleaved_output_equals_output_alone(tiny_cpu, budget):
         assert sched.stats.restores >= 3 and sched.stats.reprefills == 0
 
 
-async def test_round_robin_shares_the_cpu_fairly(tiny_cpu):
-    sched = Scheduler(tiny_cpu, quantum=4)
+async def test_round_robin_shares_the_cpu_fairly(fake):
+    sched = Scheduler(fake, quantum=4)
     try:
-        await asyncio.gather(*(collect(sched, pid, prompt(tiny_cpu, "Write a long story about the sea."), 40)
+        await asyncio.gather(*(collect(sched, pid, prompt(fake, "Write a long story about the sea."), 40)
                                for pid in (1, 2, 3)))
         shares = [sched.stats.per_pid_tokens[p] for p in (1, 2, 3)]
     finally:
@@ -69,14 +82,14 @@ async def test_round_robin_shares_the_cpu_fairly(tiny_cpu):
     assert shares == [40, 40, 40]
 
 
-async def test_priority_runs_the_important_process_first(tiny_cpu):
-    sched = Scheduler(tiny_cpu, quantum=4, policy="priority")
+async def test_priority_runs_the_important_process_first(fake):
+    sched = Scheduler(fake, quantum=4, policy="priority")
     order: list[int] = []
     try:
         # pid 1 starts first at low priority; pid 2 arrives with high priority and must finish first.
-        low = asyncio.create_task(collect(sched, 1, prompt(tiny_cpu, "Write a long story."), 40, 0, order))
+        low = asyncio.create_task(collect(sched, 1, prompt(fake, "Write a long story."), 40, 0, order))
         await asyncio.sleep(0.05)
-        high = asyncio.create_task(collect(sched, 2, prompt(tiny_cpu, "Write a long poem."), 24, 10, order))
+        high = asyncio.create_task(collect(sched, 2, prompt(fake, "Write a long poem."), 24, 10, order))
         await asyncio.gather(low, high)
     finally:
         sched.close()
@@ -85,27 +98,27 @@ async def test_priority_runs_the_important_process_first(tiny_cpu):
     assert order.count(1) == 40 and order.count(2) == 24
 
 
-async def test_an_error_reaches_its_own_process_only(tiny_cpu):
-    sched = Scheduler(tiny_cpu, quantum=4)
+async def test_an_error_reaches_its_own_process_only(fake):
+    sched = Scheduler(fake, quantum=4)
     try:
         with pytest.raises(ContextOverflow):
-            await collect(sched, 1, [1] * (tiny_cpu.n_ctx + 10), 8)
-        assert len(await collect(sched, 2, prompt(tiny_cpu, "Say hi."), 6)) >= 1
+            await collect(sched, 1, [1] * (fake.n_ctx + 10), 8)
+        assert len(await collect(sched, 2, prompt(fake, "Say hi."), 6)) >= 1
     finally:
         sched.close()
 
 
-async def test_leaving_early_cancels_the_job(tiny_cpu):
-    sched = Scheduler(tiny_cpu, quantum=4)
+async def test_leaving_early_cancels_the_job(fake):
+    sched = Scheduler(fake, quantum=4)
     try:
         seen = 0
-        async for _ in sched.generate(1, prompt(tiny_cpu, "Write a long story."), max_tokens=200):
+        async for _ in sched.generate(1, prompt(fake, "Write a long story."), max_tokens=200):
             seen += 1
             if seen == 3:
                 break
         await asyncio.sleep(0.2)
         assert sched.stats.per_pid_tokens[1] <= 8
-        assert len(await collect(sched, 2, prompt(tiny_cpu, "Say hi."), 4)) >= 1
+        assert len(await collect(sched, 2, prompt(fake, "Say hi."), 4)) >= 1
     finally:
         sched.close()
 
@@ -128,17 +141,17 @@ async def test_batched_rounds_run_processes_together_and_completely(tiny_cpu):
     assert min(shares) / max(shares) > 0.5
 
 
-async def test_a_process_running_alone_joins_a_batch_as_soon_as_another_is_ready(tiny_cpu):
+async def test_a_process_running_alone_joins_a_batch_as_soon_as_another_is_ready(fake):
     """With batching on, a long quantum alone does not keep a newcomer waiting: the running
     job stops at the next token and both continue in one batched round."""
-    tiny_cpu.restore(Snapshot(b"", []))
-    sched = Scheduler(tiny_cpu, quantum=100, batch=4)
+    fake.restore(Snapshot(b"", []))
+    sched = Scheduler(fake, quantum=100, batch=4)
     order: list[int] = []
     try:
-        first = asyncio.create_task(collect(sched, 1, prompt(tiny_cpu, PROMPTS[0]), 120, order=order))
+        first = asyncio.create_task(collect(sched, 1, prompt(fake, PROMPTS[0]), 120, order=order))
         while len(order) < 4:
             await asyncio.sleep(0.005)
-        second = await collect(sched, 2, prompt(tiny_cpu, PROMPTS[1]), 8, order=order)
+        second = await collect(sched, 2, prompt(fake, PROMPTS[1]), 8, order=order)
         await first
     finally:
         sched.close()
@@ -156,27 +169,27 @@ def test_snapshot_store_respects_its_budget():
     assert store.take(0) is None and store.take(4) is not None
 
 
-async def test_jobs_move_between_batches_and_single_rounds(tiny_cpu):
+async def test_jobs_move_between_batches_and_single_rounds(fake):
     """Three processes, batches of two: jobs are saved out of one round and resumed in the
     next (from their snapshots), and the one still running at the end finishes alone."""
-    tiny_cpu.restore(Snapshot(b"", []))
-    sched = Scheduler(tiny_cpu, quantum=4, batch=2)
+    fake.restore(Snapshot(b"", []))
+    sched = Scheduler(fake, quantum=4, batch=2)
     try:
         lengths = (40, 24, 12)
-        got = await asyncio.gather(*(collect(sched, pid, prompt(tiny_cpu, text), n)
+        got = await asyncio.gather(*(collect(sched, pid, prompt(fake, text), n)
                                      for pid, text, n in zip((1, 2, 3), PROMPTS, lengths)))
     finally:
         sched.close()
     assert [len(g) for g in got] == list(lengths)
     assert sched.stats.batches >= 3
     for tokens, text in zip(got, PROMPTS):
-        assert tiny_cpu.detokenize(tokens).strip()
+        assert fake.detokenize(tokens).strip()
 
 
 @pytest.mark.skipif(not heap.available(), reason="malloc_trim is glibc's; elsewhere trim is a no-op")
-async def test_idle_cpu_hands_freed_heap_back(tiny_cpu):
+async def test_idle_cpu_hands_freed_heap_back(fake):
     """Going idle after a job trims the heap once (rate-limited), off the token path."""
-    tiny_cpu.restore(Snapshot(b"", []))
+    fake.restore(Snapshot(b"", []))
 
     async def trimmed(before):
         for _ in range(100):
@@ -185,15 +198,15 @@ async def test_idle_cpu_hands_freed_heap_back(tiny_cpu):
             await asyncio.sleep(0.01)
         return False
 
-    sched = Scheduler(tiny_cpu)
+    sched = Scheduler(fake)
     try:
-        await collect(sched, 1, prompt(tiny_cpu, PROMPTS[0]), 4)
+        await collect(sched, 1, prompt(fake, PROMPTS[0]), 4)
         heap._last = 0.0  # as if the last trim was long ago
         before = heap.trims
-        await collect(sched, 1, prompt(tiny_cpu, PROMPTS[1]), 4)
+        await collect(sched, 1, prompt(fake, PROMPTS[1]), 4)
         assert await trimmed(before)  # the worker went idle after the job and trimmed
         assert heap.trims == before + 1
-        await collect(sched, 1, prompt(tiny_cpu, PROMPTS[2]), 4)
+        await collect(sched, 1, prompt(fake, PROMPTS[2]), 4)
         assert not await trimmed(before + 1)  # within MIN_INTERVAL_S: not again
     finally:
         sched.close()

@@ -42,7 +42,7 @@ FACTS = [
 
 CHILD = r"""
 import asyncio, os, signal, sys
-from llmos.kernel.cpu import LlamaCPU
+from llmos.kernel.llama import LlamaCPU
 from llmos.kernel.models import resolve
 from llmos.kernel.kernel import Kernel
 from llmos.memory import disk as disk_mod

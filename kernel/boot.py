@@ -27,7 +27,8 @@ import threading
 
 from llmos.errors import UsageError
 from llmos.kernel import models
-from llmos.kernel.cpu import CPU, LlamaCPU
+from llmos.kernel.cpu import CPU
+from llmos.kernel.llama import LlamaCPU
 
 
 def needs_join(name: str | None) -> bool:
@@ -127,22 +128,23 @@ def load_remote(urls: list[str], *, n_ctx: int | None = None, timeout: float | N
                       for u in urls[1:]]
 
 
-def load_cpu(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = False,
-             progress=None, urls: list[str] | None = None,
-             timeout: float | None = None) -> CPU | list[CPU]:
-    """Boot the CPU. ``progress(done, total)`` is called while the default model is joined
-    on first use (the shell draws it); without it, a bar goes to stderr.
-
-    With remote CPUs configured (``urls``, or see ``cpu_urls``): a ``RemoteCPU``, or a
-    list of them when there are several (the cores; ``Kernel`` takes either)."""
+def load_cores(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = False,
+               progress=None, urls: list[str] | None = None, timeout: float | None = None) -> list[CPU]:
+    """Boot the CPU cores: the embedded model, or one ``RemoteCPU`` per configured server
+    (``urls``, or see ``cpu_urls``). ``progress(done, total)`` is called while the default
+    model is joined on first use (the shell draws it); without it, a bar goes to stderr."""
     prefetch_disk()
     remote = cpu_urls(urls)
     if remote:
-        cores = load_remote(remote, n_ctx=n_ctx, timeout=timeout)
-        return cores[0] if len(cores) == 1 else cores
+        return load_remote(remote, n_ctx=n_ctx, timeout=timeout)
     path = resolve_model(name, quiet=quiet, progress=progress)
     label = models.effective_name(name)
-    return LlamaCPU(path, n_ctx=n_ctx, name=label if label in models.KNOWN else None)
+    return [LlamaCPU(path, n_ctx=n_ctx, name=label if label in models.KNOWN else None)]
+
+
+def load_cpu(name: str | None = None, **kwargs) -> CPU:
+    """Boot one CPU (``load_cores``' first core): for tools that measure or use one model."""
+    return load_cores(name, **kwargs)[0]
 
 
 def prefetch_disk() -> threading.Thread | None:
