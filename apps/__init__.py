@@ -4,6 +4,7 @@
 - ``registry.py``  built-in and plugin apps (entry-point group ``llmos.apps``)
 - ``launch.py``    starting an app as a process: ``launch`` (async), ``run_app`` (sync)
 - ``files.py``     ``Sys.read``: files and folders as excerpts with line ranges
+- ``prefs.py``     the ranked pairs ``compare`` keeps (``llmos prefs export``)
 - ``chat.py``, ``ask.py``, ``think.py``, ``compare.py``, ``summarize.py``: the built-ins
 
 Names are re-exported lazily, so ``import llmos.apps`` stays cheap.

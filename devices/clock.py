@@ -39,7 +39,9 @@ class ClockDevice(Device):
         offset = now.strftime("%z")
         offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
         zone = now.tzname() or offset
-        if args.get("format"):
+        # A format with no strftime directive ("ISO 8601", Java's "yyyy-MM-dd": what small models
+        # write) would come back as itself, and the caller would learn nothing: the full time instead.
+        if args.get("format") and "%" in args["format"]:
             try:
                 output = now.strftime(args["format"])
             except ValueError as exc:

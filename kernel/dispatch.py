@@ -55,10 +55,13 @@ class Approval:
         return f"pid {self.pid} ({self.app}) wants to run {call} [risk {self.risk}]{why}"
 
 
-RESULT_NOTE = "Now answer the user in words, using that result."
+RESULT_NOTE = "Use the result above to answer the user's question directly."
 """The kernel's note before the answer to a device result. Why: asked nothing, Qwen2.5-0.5B
 calls the same function again after every tool response (greedy and sampled, measured); with
-this trusted note after the untrusted result it states the result. Device output itself stays
+this trusted note after the untrusted result it states the result (14 of 18 answers, greedy and
+sampled, on six results; 11 of 18 with "Now answer the user in words, using that result.";
+a note that opens "The tool response above ..." did as well but was copied into the answers, and
+later turns imitated them). Device output itself stays
 data, never instructions. The note is shown to the CPU for that answer only (``Kernel.generate``'s
 ``note``): kept in RAM, later turns were seen to imitate the terse answers it draws out."""
 

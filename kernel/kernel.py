@@ -493,7 +493,9 @@ class _Reader:
             found = toolcall.locate(text, self.names)
         except syscall.SyscallError as exc:
             self.error = exc
-            return text if self.may_call else ""
+            at = toolcall.opening(text)
+            self.words = text[:at].rstrip() if at >= 0 else ""
+            return text if self.may_call else self.words
         if found is None:
             return text
         at, self.call = found

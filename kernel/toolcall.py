@@ -158,6 +158,16 @@ def locate(text: str, names: Sequence[str] = ()) -> tuple[int, Call] | None:
     return _opening(text, at), call
 
 
+def opening(text: str) -> int:
+    """Where the first call's opening (a ``<syscall>`` block, or a ``{"name"`` / ``{"device"``
+    object with its fence or tag) begins in ``text``, whole or broken; -1 without one."""
+    found = [i for i in (text.find(syscall.OPEN),) if i >= 0]
+    match = _OBJECT_START.search(text)
+    if match is not None:
+        found.append(_opening(text, match.start()))
+    return min(found) if found else -1
+
+
 _LEAD = re.compile(r"(?:```[a-zA-Z]*\s*|<tool_call>\s*|\[TOOL_CALLS\]\s*|<\|tool_call\|>\s*|<\|python_tag\|>\s*|\[\s*)$")
 
 

@@ -1,7 +1,11 @@
 """``llmos bench ...``: performance targets as commands with JSON output, not timed tests.
 
 Each benchmark measures against a baseline run in the same command (raw
-llama-cpp-python, re-prefill, one process) and reports the ratio.
+llama-cpp-python, re-prefill, one process, plain BM25, the raw model in its
+own template) and reports both: ``cpu``, ``switch``, ``sched``, ``paging``
+(with ``synthetic.py``'s workload), ``think``, ``tools`` (device calls on
+``data/tools.jsonl``), ``ui``, ``soak``. ``docs/bench/README.md`` has the
+last figures and the commands that produced them.
 """
 
 from __future__ import annotations

@@ -75,12 +75,14 @@ def call_line(data: dict) -> str:
     """A device call as the conversation shows it: device, arguments, result, ✓/✗, time."""
     import json
 
+    from llmos.term import terminal_safe
+
     args = json.dumps(data.get("args", {}), ensure_ascii=False)
     args = args if len(args) <= 120 else args[:117] + "..."
     if data.get("error"):
-        result = f"✗ {data['error']}"
+        result = f"✗ failed: {data['error']}"
     else:
-        output = " ".join(str(data.get("output", "")).split())
+        output = " ".join(terminal_safe(str(data.get("output", ""))).split())  # device text: shown, never obeyed
         result = f"✓ {output[:160] + ('…' if len(output) > 160 else '')}" if output else \
             f"✓ {data.get('bytes', 0):,} B"
     return f"⚙ pid {data['pid']} {data['device']} {args} → {result} · {data.get('seconds', 0):.2f} s"

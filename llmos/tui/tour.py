@@ -159,7 +159,11 @@ async def step_devices(d: DemoDriver) -> None:
     await d.type("/grant python")
     # This turn's first answer must be a device call (what apps that need a call use), so
     # the step shows an approval whatever the model; the call itself is the model's.
-    shell.mode = "required"
+    # Greedy for this one turn: a sampled call was seen to run its code string on to max_tokens
+    # (cut: an error page, no approval to show); the tour must show the same thing every time.
+    from llmos.kernel.sampling import GREEDY
+
+    shell.mode, sampling, shell.sampling = "required", shell.sampling, GREEDY
     try:
         await d.type(DEVICE_QUESTION, wait=False)
         await d.until(lambda: isinstance(shell.app.screen, ApprovalScreen) or not shell.busy, 600,
@@ -178,7 +182,7 @@ async def step_devices(d: DemoDriver) -> None:
                     modal.action_answer(True)
         await d.until(lambda: not shell.busy, 600, "the answer")
     finally:
-        shell.mode = "auto"
+        shell.mode, shell.sampling = "auto", sampling
     ran = [p for p in proc.space.pages if p.origin is Origin.DEVICE]
     d.facts.update(device_pages=len(ran), device_calls=len(kernel.journal.audit_log(10)))
 

@@ -6,7 +6,7 @@
 mcp 2.x renamed v1's ``FastMCP`` to ``MCPServer`` (same decorator API).
 Tools: ``add`` (integers), ``echo`` (text, optionally repeated), ``save_note``
 (writes a note into a folder given by NOTES_DIR, a side effect a test can see),
-``fail`` (a tool error), ``crash`` (the server process dies), ``sleep`` (for
+``stash`` (a property without a type: any JSON value), ``fail`` (a tool error), ``crash`` (the server process dies), ``sleep`` (for
 timeouts) and ``pid`` (which process answers, to see restarts).
 """
 
@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
@@ -37,6 +38,11 @@ def save_note(name: str, text: str) -> str:
     folder = Path(os.environ.get("NOTES_DIR", "."))
     (folder / f"{name}.txt").write_text(text)
     return f"saved {name}"
+
+
+@server.tool(description="keep any JSON value (its schema has a property without a type)")
+def stash(value: Any) -> str:
+    return f"stashed {value!r}"
 
 
 @server.tool(description="always fails")

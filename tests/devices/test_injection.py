@@ -167,7 +167,9 @@ def test_no_privileged_call_runs_without_approval_in_any_planted_document(plante
                 assert any(s.startswith(str(doc) + ":") for s in request.untrusted_sources), \
                     (doc.name, request.untrusted_sources)
                 assert str(doc) in request.describe()
-            assert syscall.OPEN in answer.text, f"{doc.name}: required mode made no call"
+            answers = [p.text for p in kernel.journal.pages(proc.pid) if p.origin is Origin.ASSISTANT]
+            assert any(syscall.OPEN in a for a in answers), f"{doc.name}: required mode made no call"
+            assert syscall.OPEN not in answer.text  # the call is not words of the answer
             report.append((doc.name, [a["device"] for a in audit], len(requests)))
             kernel.kill(proc.pid)
     finally:

@@ -20,7 +20,7 @@ from llmos.errors import DeviceError
 from tests.conftest import run_llmos
 
 SERVER = str(Path(__file__).with_name("mcp_notes_server.py"))
-TOOLS = {"add", "echo", "save_note", "fail", "crash", "sleep", "pid"}
+TOOLS = {"add", "echo", "stash", "save_note", "fail", "crash", "sleep", "pid"}
 
 
 def notes(tmp_path: Path, **extra) -> dict:
@@ -209,6 +209,21 @@ def test_cli_lists_calls_and_audits_mcp_tools(llmos_home, tmp_path):
            "call), approved by --yes: 9 bytes in" in text
 
 
+def test_run_with_a_tool_whose_property_has_no_type(llmos_home):
+    """Issue 15, observation 7: an untyped property (valid JSON Schema: any value) made the grammar
+    converter assert and ``llmos run --devices`` exit 70; now the grammar takes any value there."""
+    (llmos_home / "config.toml").write_text(
+        "[mcp.servers.notes]\n"
+        f"command = {json.dumps([sys.executable, SERVER])}\n"
+        'tool_risk = { stash = "safe" }\n')
+    listed = {r["name"]: r for r in json.loads(run_llmos("devices", "--json", home=llmos_home).stdout)}
+    assert "mcp.notes.stash" in listed
+    proc = run_llmos("run", "--model", "tiny", "--temperature", "0", "--max-tokens", "48", "--devices",
+                     "mcp.notes.stash", "Stash the number 42 with the stash tool.", home=llmos_home)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"Traceback" not in proc.stderr and b"Unrecognized schema" not in proc.stderr
+
+
 def test_kernel_dispatches_dotted_mcp_names_with_grants_approval_and_audit(tiny_cpu, tmp_path, llmos_home):
     from llmos.kernel import syscall
     from llmos.kernel.kernel import Approval, Kernel
@@ -225,7 +240,7 @@ def test_kernel_dispatches_dotted_mcp_names_with_grants_approval_and_audit(tiny_
     try:
         proc = kernel.spawn("chat", "You are helpful.", grants={"mcp.notes.add", "mcp.notes.save_note"})
         system = kernel.journal.pages(proc.pid)[0].text
-        assert "- mcp.notes.add(a: integer, b: integer): add two integers" in system
+        assert "- mcp.notes.add(a: integer, required; b: integer, required): add two integers" in system
 
         def call(device, args):
             return asyncio.run(kernel.dispatch(proc, syscall.Call(device, args, json.dumps(args))))
@@ -243,8 +258,8 @@ def test_kernel_dispatches_dotted_mcp_names_with_grants_approval_and_audit(tiny_
 
         # the model's own call, constrained by the grammar built from the MCP tool's schema
         model = kernel.spawn("chat", "You are helpful.", grants={"mcp.notes.add"})
-        result = kernel.ask(model, "What is 40 plus 2?", max_tokens=60, mode="required")
-        made = syscall.find(result.text)
+        kernel.ask(model, "What is 40 plus 2?", max_tokens=60, mode="required")
+        made = syscall.find(next(p.text for p in kernel.journal.pages(model.pid) if p.origin is Origin.ASSISTANT))
         assert made is not None and made.device in ("mcp.notes.add", "recall")
         if made.device == "mcp.notes.add":
             assert set(made.args) == {"a", "b"} and all(isinstance(v, int) for v in made.args.values())

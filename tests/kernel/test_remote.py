@@ -176,7 +176,7 @@ def test_llmos_run_on_a_remote_cpu_streams_the_embedded_answer(server, tiny_cpu,
     finally:
         local.close()
     out = run_llmos("run", "--cpu-url", server.url + "/v1", "--ctx", "2048", "--max-tokens", "32", QUESTIONS[0],
-                    "--stats", home=tmp_path / "home")
+                    "--temperature", "0", "--stats", home=tmp_path / "home")  # greedy, as the local answer
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().strip() == expected.strip()
     assert '"model": "SmolLM2-135M-Instruct.Q4_1@127.0.0.1' in out.stderr.decode()
@@ -251,7 +251,7 @@ def test_a_server_that_dies_mid_answer_blocks_the_process_and_it_resumes(tiny_pa
         assert seen["blocked_on"].startswith(f"cpu {cpu.url} unreachable, retrying")
         assert seen["journal_while_down"] == seen["before"]  # the partial answer was kept
         assert out.text.startswith(seen["before"]) and len(out.text) > len(seen["before"])
-        assert out.stop_reason in ("length", "eos")
+        assert out.stop_reason in ("length", "eos", "loop")  # greedy tiny may loop: stopped and marked
         assert proc.state is ProcState.SLEEPING and proc.blocked_on == ""
         assert kernel.journal.pages(proc.pid)[-1].text == out.text  # nothing lost
         log = "\n".join(m for _, _, m in _dmesg(kernel))

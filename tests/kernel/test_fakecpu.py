@@ -1,0 +1,41 @@
+"""The declared CPU contract: ``FakeCPU`` is a ``BatchingCPU`` the scheduler and the kernel drive
+exactly as the real one, deterministically (the stand-in the scheduling tests use)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from llmos.kernel.cpu import BatchingCPU, CPU, Generation
+from llmos.kernel.fakecpu import FakeCPU
+from llmos.kernel.kernel import Kernel
+from llmos.kernel.llama import LlamaCPU
+from llmos.kernel.remote import RemoteCPU
+
+
+def test_the_interfaces_are_declared_and_checked_by_type():
+    assert issubclass(LlamaCPU, BatchingCPU) and issubclass(FakeCPU, BatchingCPU)
+    assert issubclass(RemoteCPU, CPU) and not issubclass(RemoteCPU, BatchingCPU)
+    assert not FakeCPU.__abstractmethods__ and not LlamaCPU.__abstractmethods__
+
+
+def test_a_fake_answer_depends_only_on_its_prompt(tmp_path):
+    cpu = FakeCPU(delay=0.002)  # time enough per decode for the four to be ready together
+    kernel = Kernel.in_folder(cpu, tmp_path)
+    try:
+        procs = [kernel.spawn("chat", "You are helpful.") for _ in range(4)]
+
+        async def together():
+            async def one(proc, text):
+                out = Generation()
+                async for _ in kernel.turn(proc, text, max_tokens=40, result=out):
+                    pass
+                return out.text
+            return await asyncio.gather(*(one(p, f"question {i}") for i, p in enumerate(procs)))
+
+        batched = asyncio.run(together())
+        assert kernel.sched.stats.batches >= 1  # they ran together in batched rounds
+        alone = [kernel.ask(kernel.spawn("chat", "You are helpful."), f"question {i}", max_tokens=40).text
+                 for i in range(4)]
+        assert batched == alone and len(set(alone)) == 4 and all(len(a) == 40 for a in alone)
+    finally:
+        kernel.close()
