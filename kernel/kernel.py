@@ -4,7 +4,8 @@
 lazily: a conversation that never swaps never loads chromadb), the pager, and
 the processes. Given several CPUs (remote servers, or several models of the
 same vocabulary), it has several cores: one scheduler each, and a new process
-is placed on the core with the fewest live processes (``ps`` shows its core). Apps and the shell use it through a handful of calls:
+is placed on the core with the fewest live processes (``ps`` shows its core).
+Apps and the shell use it through a handful of calls:
 
 - ``spawn(app, system)`` makes a process whose first page is its pinned
   system prompt;
@@ -12,10 +13,13 @@ is placed on the core with the fewest live processes (``ps`` shows its core). Ap
   faults in what is relevant from swap and mounted files, the scheduler runs
   the CPU on the resident pages, and the answer becomes a page; every page is
   in the journal before it is used, and the answer is journalled as it streams;
-- ``kill(pid)``, ``ps()``, ``free()``.
+  a turn may call devices in the CPU's own format (``kernel/toolcall.py``);
+- ``end(proc)`` / ``kill(pid)``, ``page_in(proc, query)``, ``mounted(root)``,
+  ``ps()``, ``free()``.
 
-What it leaves out: how the model is chosen (``kernel/boot.py``) and drawing
-any of it (the shell).
+What it leaves out: system-call dispatch (``kernel/dispatch.py``), the pager's
+backing store (``memory/backing.py``), how the model is chosen
+(``kernel/boot.py``) and drawing any of it (the shell).
 """
 
 from __future__ import annotations
@@ -241,6 +245,11 @@ class Kernel:
         return proc
 
     # -- the disk ------------------------------------------------------------------------
+
+    def open_disk(self) -> None:
+        """Open the disk now (chromadb and the embedding model), not at the first eviction:
+        for a demo on stage, where a stall of seconds mid-step would show. Blocking."""
+        self.backing.swap
 
     def df(self) -> list:
         """Collections on the disk (opens it if needed: call from a worker thread)."""

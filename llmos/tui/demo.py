@@ -290,7 +290,7 @@ class DemoApp(LlmosApp):
         try:
             # Open the disk and load the embedding model now, behind the boot screen, so that
             # the first eviction on stage does not stall for seconds.
-            kernel.backing.swap
+            kernel.open_disk()
             embed(["warm up"])
         except BaseException:
             kernel.close()
