@@ -63,6 +63,8 @@ class CPU(ABC):
     preemptible: bool = True
     """Whether a generation may be paused at a quantum's end for another process (a remote
     CPU runs each generation to its end: see ``kernel/remote.py``)."""
+    tool_format = toolcall.SYSCALL
+    """How this model calls tools: its template's own format, or llmos's ``<syscall>``."""
 
     @abstractmethod
     def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
@@ -92,9 +94,14 @@ class CPU(ABC):
         result: Generation | None = None,
         cancel: threading.Event | None = None,
         lazy: str | None = None,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
     ) -> Iterator[Step]:
         """Generate from ``tokens``. ``grammar`` (GBNF) constrains the output; with ``lazy``
-        (a regex with one group) it applies only from where the pattern first matches."""
+        (a regex with one group) it applies only from where the pattern first matches. The
+        sampling parameters are ``kernel/sampling.Sampling``'s (temperature 0: greedy)."""
 
     @abstractmethod
     def info(self) -> dict: ...
@@ -124,6 +131,11 @@ class CPU(ABC):
             out += self.tokenize(self.format_message(role, text))
         out += self.tokenize(self.generation_prompt())
         return out
+
+    def tool_section(self, tools: list[dict]) -> str | None:
+        """What the model's template adds to a system message given ``tools`` (see
+        ``TemplatedCPU``); None where it has none."""
+        return None
 
     def count(self, text: str) -> int:
         return len(self.tokenize(text, special=False))
@@ -267,8 +279,6 @@ class TemplatedCPU(CPU):
     has none: the embedded CPU reads it from the GGUF, a remote one from the server."""
 
     _fmt = None
-    tool_format = toolcall.SYSCALL
-    """How this model calls tools: its template's own format, or llmos's ``<syscall>``."""
 
     def use_template(self, template: str | None, eos: str, bos: str, where: str) -> None:
         """Render messages with ``template`` (Jinja source); ChatML where there is none or

@@ -98,7 +98,7 @@ class Decoding:
         if stopped:
             result.stop_reason = "stop"
             return steps + self._finish()
-        if ready and self.loops.feed(ready):
+        if ready and self.loops.looping(result.text):
             # The answer keeps one copy of the repeated phrase; what streamed past it was shown.
             result.text = result.text[:self.loops.cut]
             result.stop_reason = "loop"

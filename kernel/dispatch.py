@@ -77,7 +77,7 @@ class Dispatcher:
     @property
     def format(self) -> toolcall.Format:
         """The tool-call format of core 0, whose template every core shares."""
-        return getattr(self.kernel.cpu, "tool_format", toolcall.SYSCALL)
+        return self.kernel.cpu.tool_format
 
     # -- teaching a process its devices ----------------------------------------------------
 

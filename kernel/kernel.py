@@ -25,6 +25,7 @@ backing store (``memory/backing.py``), how the model is chosen
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -357,7 +358,7 @@ class Kernel:
                 async for step in self.generate(proc, result=step_result, cancel=cancel,
                                                 finish=read.finish if read else None, **params):
                     if read is not None:
-                        step = Step(step.token, read.split.feed(step.text), step.top, step.blocked)
+                        step = dataclasses.replace(step, text=read.split.feed(step.text))
                     yield step
                 if read is not None:
                     for step in read.flush():
@@ -487,7 +488,6 @@ class _Reader:
         self.call: syscall.Call | None = None
         self.error: syscall.SyscallError | None = None
         self.words = ""
-        self._held = ""
 
     @property
     def attempted(self) -> bool:

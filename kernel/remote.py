@@ -386,7 +386,7 @@ class RemoteCPU(TemplatedCPU):
                         if stopped:
                             finish = "stop"
                             break
-                        if ready and loops.feed(ready):
+                        if ready and loops.looping(result.text):
                             result.text = result.text[:loops.cut]
                             held.rest()
                             finish = "loop"

@@ -34,10 +34,6 @@ class Sampling:
     def params(self) -> dict:
         return asdict(self)
 
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0
-
 
 GREEDY = Sampling()
 
@@ -119,20 +115,20 @@ def repeated_tail(text: str) -> tuple[int, str] | None:
 
 
 class LoopGuard:
-    """Fed the text of a generation as it streams; ``looping`` once its tail repeats itself."""
+    """Asked, as a generation's text grows, whether its tail repeats itself; it looks again
+    only after EVERY new characters, so the check costs little per token."""
 
     def __init__(self) -> None:
-        self.text = ""
         self._checked = 0
         self.cut: int | None = None
         """Where the text should end: after the first copy of the repeated phrase."""
 
-    def feed(self, fragment: str) -> bool:
-        self.text += fragment
-        if len(self.text) - self._checked < EVERY:
+    def looping(self, text: str) -> bool:
+        """``text``: the whole generation so far."""
+        if len(text) - self._checked < EVERY:
             return False
-        self._checked = len(self.text)
-        found = repeated_tail(self.text)
+        self._checked = len(text)
+        found = repeated_tail(text)
         if found is not None:
             start, unit = found
             self.cut = start + len(unit)

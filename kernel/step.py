@@ -36,7 +36,7 @@ class Generation:
     reused_tokens: int = 0
     """Prompt tokens whose KV state was already in the context (not re-read)."""
     stop_reason: str = ""
-    """"eos", "stop", "length" or "interrupted"."""
+    """"eos", "stop", "length", "interrupted" or "loop" (stopped for repeating itself)."""
     prefill_s: float = 0.0
     first_token_s: float = 0.0
     decode_s: float = 0.0

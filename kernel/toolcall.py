@@ -99,10 +99,16 @@ that family's parser reads."""
 
 def system_section(cpu, specs: Sequence[Spec]) -> str:
     """The text appended to a system prompt that teaches ``specs`` in the CPU's own format."""
-    if not getattr(cpu, "tool_format", SYSCALL).native:
+    if not cpu.tool_format.native:
         return "\n\n" + syscall.prompt(list(specs))
+    return native_section(cpu, specs)
+
+
+def native_section(cpu, specs: Sequence[Spec]) -> str:
+    """``specs`` as a tools section in the name/arguments JSON form: the template's own where it
+    renders one into the system message, else llmos's generic one."""
     tools = tools_json(specs)
-    section = cpu.tool_section(tools) if hasattr(cpu, "tool_section") else None
+    section = cpu.tool_section(tools)
     if section is None:
         section = GENERIC_SECTION.format(tools="\n".join(json.dumps(t, ensure_ascii=False) for t in tools))
     return section
@@ -111,7 +117,6 @@ def system_section(cpu, specs: Sequence[Spec]) -> str:
 # -- reading calls back ----------------------------------------------------------------------
 
 _OBJECT_START = re.compile(r'\{\s*"(?:name|device)"\s*:')
-_OPENERS = ("<syscall>", "<tool_call>", "[TOOL_CALLS]", "<|tool_call|>", "<|python_tag|>", "```")
 _STARTS = ('{"name"', '{"device"', '[{"name"', "<syscall>", "<tool_call>", "[tool_calls]", "<|tool_call|>",
            "<|python_tag|>", '```json{"name"', '```json{"device"', '```{"name"', '```json[{"name"',
            '```{"device"')
@@ -274,10 +279,6 @@ def _next_opener(text: str) -> int:
 
 # -- the native grammar ------------------------------------------------------------------------
 
-def _rule_name(name: str) -> str:
-    return "dev-" + re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-").lower()
-
-
 def trigger(specs: Sequence[Spec]) -> str:
     """The lazy-grammar pattern: an object opening with ``"name"`` and a callable device."""
     names = "|".join(re.escape(s.name) for s in sorted(specs, key=lambda s: s.name))
@@ -290,8 +291,8 @@ def grammar(specs: Sequence[Spec], *, lazy: bool = True) -> str:
     trigger above, with a way out after the device name and after the call (module docstring)."""
     rules, arg_rule = syscall.argument_rules(specs)
     alts = []
-    for spec in sorted(specs, key=lambda s: s.name):
-        rule = _rule_name(spec.name)
+    for i, spec in enumerate(sorted(specs, key=lambda s: s.name)):
+        rule = f"device-{i}"
         name = json.dumps(json.dumps(spec.name))
         body = f'ws ("," ws argkey ws ":" ws {arg_rule[spec.name]} ws)? "}}"'
         if lazy:

@@ -96,8 +96,10 @@ def uses_result(expect: dict, call: dict, words: str) -> bool:
 
 
 def score(expect: dict | None, calls: list[dict], words: str, looped: bool, seconds: float) -> dict:
+    """One turn's row: its scores, the start of its answer and the calls it made."""
     first = calls[0] if calls else None
-    row = {"decision": (expect is None) == (first is None), "loop": looped, "seconds": round(seconds, 2)}
+    row = {"decision": (expect is None) == (first is None), "loop": looped, "seconds": round(seconds, 2),
+           "words": words[:300], "calls": [{k: c.get(k) for k in ("device", "args", "error")} for c in calls]}
     if expect is not None:
         row["call"] = call_right(expect, first)
         ran = first is not None and first.get("error") is None
@@ -155,9 +157,7 @@ async def _llmos_case(kernel, case: dict, sampling, seed: int) -> list[dict]:
             finally:
                 kernel.listeners.remove(listen)
             looped = result.stop_reason == "loop" or repeated_tail(words) is not None
-            row = score(turn["expect"], calls, words, looped, time.perf_counter() - started)
-            out.append({**row, "words": words[:300], "calls": [{k: c.get(k) for k in ("device", "args", "error")}
-                                                               for c in calls]})
+            out.append(score(turn["expect"], calls, words, looped, time.perf_counter() - started))
     finally:
         kernel.kill(proc.pid)
     return out
@@ -173,10 +173,7 @@ def _baseline_case(kernel, registry, case: dict, sampling, seed: int) -> list[di
 
     cpu = kernel.cpu
     specs = syscall.specs([registry.get(n) for n in DEVICES])
-    tools = toolcall.tools_json(specs)
-    section = cpu.tool_section(tools) or toolcall.GENERIC_SECTION.format(
-        tools="\n".join(json.dumps(t, ensure_ascii=False) for t in tools))
-    messages = [("system", CHAT_SYSTEM + section)]
+    messages = [("system", CHAT_SYSTEM + toolcall.native_section(cpu, specs))]
     names = [s.name for s in specs]
 
     def generate(msgs) -> Generation:
@@ -213,9 +210,7 @@ def _baseline_case(kernel, registry, case: dict, sampling, seed: int) -> list[di
             words = words[:found[0]] if found else words
         messages.append(("assistant", words))
         looped = repeated_tail(words) is not None
-        row = score(turn["expect"], calls, words, looped, time.perf_counter() - started)
-        out.append({**row, "words": words[:300], "calls": [{k: c.get(k) for k in ("device", "args", "error")}
-                                                           for c in calls]})
+        out.append(score(turn["expect"], calls, words, looped, time.perf_counter() - started))
     return out
 
 

@@ -128,7 +128,13 @@ def test_a_tail_that_repeats_a_phrase_is_a_loop_and_code_is_not():
     assert text[start:].startswith(phrase) and len(phrase) >= 8
     assert repeated_tail("\n".join(f"print({i})" for i in range(40))) is None
     assert repeated_tail("|---" * 60) is None
-    guard = LoopGuard()
-    assert not any(guard.feed(piece) for piece in ["One sentence. ", "Another, different one."])
-    assert any(guard.feed("and again we go round, ") for _ in range(12))
-    assert guard.text[:guard.cut].count("and again we go round") == 1
+    guard, said = LoopGuard(), ""
+
+    def say(piece):
+        nonlocal said
+        said += piece
+        return guard.looping(said)
+
+    assert not any(say(piece) for piece in ["One sentence. ", "Another, different one."])
+    assert any(say("and again we go round, ") for _ in range(12))
+    assert said[:guard.cut].count("and again we go round") == 1
