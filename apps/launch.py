@@ -86,7 +86,7 @@ async def launch(kernel, app: str | type[App], input: str = "", *, options: dict
         except LlmosError:
             raise
         except Exception as exc:  # a plugin's bug: one line, the process ends, the caller goes on
-            kernel.journal.log("warn", f"pid {proc.pid} ({m.name}) failed: {type(exc).__name__}: {exc}")
+            kernel.journal.log("warn", f"pid {proc.pid} ({m.name}) failed: {type(exc).__name__}: {exc}", pid=proc.pid)
             raise AppError(f"app {m.name!r} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                            .rstrip(": ")) from None
     finally:

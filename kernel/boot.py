@@ -129,11 +129,14 @@ def load_remote(urls: list[str], *, n_ctx: int | None = None, timeout: float | N
 
 
 def load_cores(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = False,
-               progress=None, urls: list[str] | None = None, timeout: float | None = None) -> list[CPU]:
+               progress=None, urls: list[str] | None = None, timeout: float | None = None,
+               disk: bool = True) -> list[CPU]:
     """Boot the CPU cores: the embedded model, or one ``RemoteCPU`` per configured server
     (``urls``, or see ``cpu_urls``). ``progress(done, total)`` is called while the default
-    model is joined on first use (the shell draws it); without it, a bar goes to stderr."""
-    prefetch_disk()
+    model is joined on first use (the shell draws it); without it, a bar goes to stderr.
+    ``disk``: the caller will run processes, whose turns search the disk (``prefetch_disk``)."""
+    if disk:
+        prefetch_disk()
     remote = cpu_urls(urls)
     if remote:
         return load_remote(remote, n_ctx=n_ctx, timeout=timeout)
@@ -177,4 +180,24 @@ def prefetch_disk() -> threading.Thread | None:
 
     thread = threading.Thread(target=work, name="llmos-disk-prefetch", daemon=True)
     thread.start()
+    _background.append(thread)
     return thread
+
+
+_background: list[threading.Thread] = []
+
+
+def settle(timeout: float = 10.0) -> None:
+    """Wait for the boot's background work (``prefetch_disk``) before the program exits.
+
+    Why: a daemon thread still inside a native library (onnxruntime or chromadb's Rust core
+    loading) when the interpreter tears down aborts the whole program ("terminate called
+    without an active exception", exit 134) after it has done its work: ``llmos model
+    --json`` did so about one run in two in a data dir with a disk. Joining costs nothing
+    when the thread is done, and at most its second or two of loading when it is not; a
+    thread stuck longer, or a Ctrl-C while waiting, is abandoned (the old risk, not a hang)."""
+    try:
+        while _background:
+            _background.pop().join(timeout)
+    except KeyboardInterrupt:
+        pass

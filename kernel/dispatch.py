@@ -89,7 +89,7 @@ class Dispatcher:
             try:
                 devices.append(self.kernel.devices.get(name))
             except Exception as exc:
-                self.kernel.journal.log("warn", f"pid {proc.pid}: device {name} unavailable: {exc}")
+                self.kernel.journal.log("warn", f"pid {proc.pid}: device {name} unavailable: {exc}", pid=proc.pid)
         specs = syscall.specs(devices)
         return specs if recall or not devices else [s for s in specs if s.name != "recall"]
 

@@ -40,7 +40,7 @@ from llmos.kernel.trap import Traps
 from llmos.kernel.proc import Process, ProcState
 from llmos.kernel.sched import Scheduler
 from llmos.memory.backing import LazySwap
-from llmos.memory.journal import Journal, journal_path
+from llmos.memory.journal import DEAD_STATES, Journal, journal_path
 from llmos.memory.page import Origin, Page
 from llmos.memory.ram import AddressSpace, Event, Pager
 
@@ -108,7 +108,7 @@ class Kernel:
         if event.kind in ("evict", "page_in", "swap_error", "pressure"):
             self.journal.log("warn" if event.kind == "swap_error" else "info",
                              f"pid {event.pid}: {event.kind} {len(event.page_ids)} page(s), "
-                             f"{event.tokens} tokens {event.detail}".strip())
+                             f"{event.tokens} tokens {event.detail}".strip(), pid=event.pid)
         self.emit(event.kind, pid=event.pid, page_ids=event.page_ids, tokens=event.tokens, detail=event.detail)
 
     def _switched(self, old: int | None, new: int, seconds: float, how: str) -> None:
@@ -152,19 +152,20 @@ class Kernel:
                 self._warmed = True
                 prefix = proc.space.prompt_tokens()
                 self.warm = self.cores[proc.core].call(lambda cpu: hibernate.warm(cpu, prefix))
-        self.journal.log("info", f"spawn pid {pid} ({app})")
+        self.journal.log("info", f"spawn pid {pid} ({app})", pid=pid)
         self.emit("spawn", pid=pid, app=app)
         return proc
 
     def restore(self) -> list[Process]:
-        """Bring back the processes the journal holds (after a quit, a crash or kill -9).
+        """Bring back the processes the journal holds (after a quit, a crash or kill -9),
+        except those another running llmos holds (a ``llmos run`` beside the shell).
 
         Each comes back SLEEPING with its pages as the journal has them:
         resident ones are re-tokenized into RAM, swapped ones stay on disk. A
         process that was generating when llmos died keeps the partial answer,
-        marked interrupted. Swap writes that a crash cut short are settled first
-        (``Swap.recover``), so swap holds a page if and only if the journal says it was
-        evicted; a clean shutdown leaves none, and the disk is not opened for them.
+        marked interrupted (``Journal.reap``). Swap writes that a crash cut short are
+        settled first (``Swap.recover``), so swap holds a page if and only if the journal
+        says it was evicted; a clean shutdown leaves none, and the disk is not opened for them.
         """
         if self.journal.swap_pending():
             try:
@@ -173,31 +174,37 @@ class Kernel:
                                          f"rewritten, {counts['removed']} stale copies removed")
             except LlmosError as exc:  # the disk is unreadable now: the intents wait for the next start
                 self.journal.log("warn", f"swap recovery postponed: {exc}")
+        self.journal.reap(mine=True)  # an earlier kernel of this program is gone too
         restored = []
         for rec in self.journal.processes():
-            if rec.pid in self.procs:
+            if rec.pid in self.procs or rec.held_elsewhere:
                 continue
-            proc = Process(rec.pid, rec.app, AddressSpace(rec.pid, self.ram), priority=rec.priority,
-                           grants=set(rec.info.get("grants", ())), core=self._place())
-            for key in ("tokens_in", "tokens_out", "switches"):
-                setattr(proc, key, int(rec.info.get(key, 0)))
-            proc.cpu_s = float(rec.info.get("cpu_s", 0.0))
-            pages = self.journal.pages(rec.pid)
-            interrupted = rec.state in (ProcState.RUNNING.value, ProcState.READY.value)
-            # The answer being written: the last assistant page after the last input (a kernel
-            # note, such as memory pressure, may have been journalled after it began).
-            answer = next((p for p in reversed(pages) if p.origin in (Origin.ASSISTANT, Origin.USER)), None)
-            if interrupted and answer is not None and answer.origin is Origin.ASSISTANT:
-                answer.source = "interrupted"
-                self.journal.record_page(answer)
-            self.pager.restore(proc.space, pages)
-            proc.interrupted = interrupted or bool(rec.info.get("interrupted"))
-            self.procs[proc.pid] = proc
-            self._save(proc)
-            self.journal.log("info", f"restored pid {proc.pid} ({proc.app}): {len(pages)} pages"
-                                     + (", answer interrupted" if interrupted else ""))
-            restored.append(proc)
+            try:
+                restored.append(self.adopt(rec.pid))
+            except UsageError:  # another llmos took it meanwhile: it is theirs
+                continue
         return restored
+
+    def adopt(self, pid: int) -> Process:
+        """Take journalled process ``pid`` into this kernel, SLEEPING, with its pages and
+        counters; it is this program's from now on (``Journal.claim``: UsageError if another
+        running llmos holds it). An ended one comes back too, to end again after one turn
+        (``ends_after``): ``llmos run --pid`` adds a turn to a finished conversation."""
+        rec = self.journal.claim(pid)
+        proc = Process(rec.pid, rec.app, AddressSpace(rec.pid, self.ram), priority=rec.priority,
+                       grants=set(rec.info.get("grants", ())), core=self._place(),
+                       ends_after=rec.state in DEAD_STATES)
+        for key in ("tokens_in", "tokens_out", "switches"):
+            setattr(proc, key, int(rec.info.get(key, 0)))
+        proc.cpu_s = float(rec.info.get("cpu_s", 0.0))
+        proc.interrupted = bool(rec.info.get("interrupted"))
+        pages = self.journal.pages(rec.pid)
+        self.pager.restore(proc.space, pages)
+        self.procs[proc.pid] = proc
+        self._save(proc)
+        self.journal.log("info", f"restored pid {proc.pid} ({proc.app}): {len(pages)} pages"
+                                 + (", its last answer was interrupted" if proc.interrupted else ""), pid=proc.pid)
+        return proc
 
     def _place(self) -> int:
         """The core for a new process: the one with the fewest live processes (lowest first)."""
@@ -231,7 +238,7 @@ class Kernel:
         if proc.alive:
             self.cores[proc.core].forget(proc.pid)
             self.set_state(proc, ProcState.ZOMBIE)
-            self.journal.log("info", f"{how} pid {proc.pid}; its pages stay in the journal")
+            self.journal.log("info", f"{how} pid {proc.pid}; its pages stay in the journal", pid=proc.pid)
         return proc
 
     def nice(self, pid: int, priority: int) -> Process:
@@ -297,7 +304,7 @@ class Kernel:
         self._save(proc)
         self.pager.admit(proc.space, Page(proc.pid, Origin.SYSTEM, self.syscalls.section(proc).lstrip("\n"),
                                           pinned=True, source="grant"))
-        self.journal.log("info", f"pid {proc.pid}: granted {', '.join(sorted(new))}")
+        self.journal.log("info", f"pid {proc.pid}: granted {', '.join(sorted(new))}", pid=proc.pid)
         self.emit("state", pid=proc.pid, state=proc.state.value)
         return new
 
@@ -329,10 +336,23 @@ class Kernel:
         result = result if result is not None else Generation()
         sampling = sampling or Sampling(temperature=temperature)
         cancel = self.traps.arm(proc.pid, cancel)  # new input interrupts an answer in progress
+        proc.interrupted = False  # it is answering again: "interrupted" is about its last answer
         try:
-            # Page faults search the disk and evictions write to it: off the event loop.
-            await asyncio.to_thread(self.pager.fault, proc.space, text, k=fault_k)
-            await asyncio.to_thread(self.add_page, proc, Origin.USER, text)
+            # What the user typed is in the journal before anything else happens, so a crash
+            # during the page fault (a slow disk) keeps it; admitting it replaces this record.
+            typed = Page(proc.pid, Origin.USER, text, seq=proc.space.next_seq)
+            await asyncio.to_thread(self.journal.record_page, typed)
+            # Page faults search the disk and evictions write to it: off the event loop. The
+            # process waits on the disk meanwhile, as a process does on a page fault.
+            self.set_state(proc, ProcState.BLOCKED, "page fault")
+            try:
+                await asyncio.to_thread(self.pager.fault, proc.space, text, k=fault_k, exclude={typed.id})
+            except BaseException:  # the disk failed, or the turn was cancelled: the question stays
+                # On a thread of its own: the pager's lock is held until the fault's disk search
+                # returns, and a hung disk must not freeze the caller's event loop (the shell).
+                threading.Thread(target=self._admit_quietly, args=(proc, typed), daemon=True).start()
+                raise
+            await asyncio.to_thread(self.pager.admit, proc.space, typed)
             watch = bool(proc.grants) and self.devices is not None and grammar is None
             """Whether answers are read for calls at all (a process with devices)."""
             calls = watch
@@ -386,6 +406,14 @@ class Kernel:
                 calls = page.origin is Origin.KERNEL and page.source != "refused"
         finally:
             self.traps.disarm(proc.pid, cancel)
+            if proc.alive and proc.state is not ProcState.SLEEPING:
+                self.set_state(proc, ProcState.SLEEPING)  # whatever ended the turn, it is idle now
+
+    def _admit_quietly(self, proc: Process, page: Page) -> None:
+        try:
+            self.pager.admit(proc.space, page)
+        except LlmosError as exc:  # the disk again: the page is in the journal, so not lost
+            self.journal.log("warn", f"pid {proc.pid}: input kept in the journal only: {exc}", pid=proc.pid)
 
     def interrupt(self, pid: int) -> bool:
         """Ctrl-C for a process: its generation stops within one token."""
@@ -419,25 +447,27 @@ class Kernel:
         self.journal.record_page(answer)
         self.set_state(proc, ProcState.READY)
         started = time.perf_counter()
+        out_before = proc.tokens_out
         try:
             async for step in self.cores[proc.core].generate(proc.pid, tokens, priority=proc.priority,
                                                              result=result, cancel=cancel, **params):
                 if step.blocked:  # the CPU's server stopped answering; it retries by itself
                     if proc.state is not ProcState.BLOCKED:
                         self.set_state(proc, ProcState.BLOCKED, step.blocked)
-                        self.journal.log("warn", f"pid {proc.pid}: {step.blocked}")
+                        self.journal.log("warn", f"pid {proc.pid}: {step.blocked}", pid=proc.pid)
                     continue
                 if proc.state is ProcState.BLOCKED:
                     self.journal.log("info", f"pid {proc.pid}: cpu back, answer resumed "
-                                             f"after {len(result.text)} characters")
+                                             f"after {len(result.text)} characters", pid=proc.pid)
+                proc.tokens_out = out_before + len(result.tokens)  # as it streams: ps shows it, a crash keeps it
                 if proc.state is not ProcState.RUNNING:
                     self.set_state(proc, ProcState.RUNNING)
                 if step.text:
-                    self.journal.append_text(answer.id, step.text)
+                    self.journal.append_text(answer.id, step.text, tokens_out=proc.tokens_out)
                 yield step
         finally:
             proc.tokens_in += result.prompt_tokens - result.reused_tokens
-            proc.tokens_out += len(result.tokens)
+            proc.tokens_out = out_before + len(result.tokens)
             proc.cpu_s += time.perf_counter() - started if not result.decode_s else result.prefill_s + result.decode_s
             answer.text = finish(result) if finish is not None else result.text
             if result.stop_reason in ("interrupted", "loop"):

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=int, default=None, help="the app's budget (think: samples; summarize: tokens)")
     run.add_argument("--opt", action="append", metavar="KEY=VALUE", help="an app option (repeatable)")
     run.add_argument("--json", action="store_true", help="with --app: print the app's result as JSON")
+    went_on = run.add_mutually_exclusive_group()
+    went_on.add_argument("--pid", type=int, default=None,
+                         help="add this turn to process PID's conversation (see: llmos ps -a, llmos log PID)")
+    went_on.add_argument("-c", "--continue", dest="cont", action="store_true",
+                         help="add this turn to the conversation written to last")
 
     model = sub.add_parser("model", help="show the two files of the model: weights and runtime")
     model.add_argument("action", nargs="?", choices=["info", "list"], default="info")
@@ -109,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llmos: internal error: {type(exc).__name__}: {terminal_safe(str(exc))} (traceback in {log})",
               file=sys.stderr)
         return 70
+    finally:
+        if "llmos.kernel.boot" in sys.modules:  # loaded only by commands that boot a CPU
+            sys.modules["llmos.kernel.boot"].settle()
 
 
 def _export_remote(args: argparse.Namespace) -> None:
@@ -168,17 +176,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from llmos.kernel.sampling import choose
 
     prompt = read_prompt(args.prompt)
+    going_on = args.pid is not None or args.cont
     if args.app or args.budget is not None or args.opt or args.json:
+        if going_on:
+            raise UsageError("--pid and -c continue a conversation; an app runs as a new process (drop --app)")
         from llmos.appctl import run_app_command
 
         return run_app_command(args, prompt)  # --app chat is this same turn, run as the chat app
+    if going_on and args.system is not None:
+        raise UsageError("--system starts a new conversation; it cannot change one that exists (drop --pid/-c)")
     cores = load_cores(args.model, n_ctx=args.ctx)
     cpu = cores[0]
     # No instance lock: a one-shot process may run beside an open shell; SQLite's own
-    # transactions keep the shared journal consistent.
+    # transactions keep the shared journal consistent, and each process has one owner.
     grants = {d.strip() for d in args.devices.split(",") if d.strip()}
     devices = None
-    if grants:
+    if grants or going_on:  # a conversation that goes on keeps the devices it was granted
         from llmos.devices.registry import Registry
 
         devices = Registry.from_config()
@@ -188,11 +201,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = Generation()
     out = sys.stdout
     calls: list[dict] = []
+    ran: list[int] = []
+    """The pid of the process this turn ran in (for --stats)."""
     kernel.listeners.append(lambda kind, data: calls.append(data) if kind == "device" else None)
     sampling = choose(cpu, args.temperature)
 
     async def main() -> None:
-        proc = kernel.spawn("run", args.system or CHAT_SYSTEM, grants=grants)
+        proc, ends = _conversation(kernel, args, grants) if going_on else \
+            (kernel.spawn("run", args.system or CHAT_SYSTEM, grants=grants), True)
+        ran.append(proc.pid)
         try:
             async for step in kernel.turn(proc, prompt, max_tokens=args.max_tokens,
                                           sampling=sampling, seed=args.seed, result=result):
@@ -201,7 +218,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out.write(for_stream(step.text, out))  # exact when piped, safe on a terminal
                 out.flush()
         finally:
-            kernel.end(proc)
+            if ends:
+                kernel.end(proc)
 
     try:
         asyncio.run(main())
@@ -210,7 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.write("\n")
     out.flush()
     if args.stats:
-        print(json.dumps({"model": cpu.name, "prompt_tokens": result.prompt_tokens,
+        print(json.dumps({"pid": ran[0] if ran else None, "model": cpu.name, "prompt_tokens": result.prompt_tokens,
                           "tokens": len(result.tokens), "load_s": round(cpu.load_s, 3),
                           "first_token_s": round(result.first_token_s, 3),
                           "tok_per_s": round(result.tok_per_s, 1), "stop": result.stop_reason,
@@ -218,6 +236,33 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      "seconds": round(c["seconds"], 3)} for c in calls]}),
               file=sys.stderr)
     return 0
+
+
+CONVERSATIONS = ("run", "chat")
+"""The apps whose processes are conversations, which ``llmos run --pid``/``-c`` may continue."""
+
+
+def _conversation(kernel, args: argparse.Namespace, grants: set[str]):
+    """The process ``--pid``/``-c`` names, taken into this kernel for one more turn, and whether
+    to end it after (it had ended: it goes back to the table as it was found)."""
+    pid = args.pid if args.pid is not None else kernel.journal.last_conversation(CONVERSATIONS)
+    if pid is None:
+        raise UsageError('no conversation to continue yet; start one with: llmos run "..."')
+    rec = kernel.journal.process(pid)
+    if rec is None:
+        raise UsageError(f"no process {pid} in the journal (see: llmos ps -a)")
+    if rec.app not in CONVERSATIONS:
+        raise UsageError(f"process {pid} runs the app {rec.app!r}, not a conversation; "
+                         f"only {' and '.join(CONVERSATIONS)} processes can be continued")
+    proc = kernel.adopt(pid)
+    try:
+        if grants - proc.grants:
+            kernel.grant(proc, grants)
+    except BaseException:
+        if proc.ends_after:
+            kernel.end(proc)  # it goes back as it was found
+        raise
+    return proc, proc.ends_after
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -256,7 +301,7 @@ def cmd_model(args: argparse.Namespace) -> int:
         return 0
     from llmos.kernel.boot import load_cores
 
-    cores = load_cores(args.model, n_ctx=args.ctx)
+    cores = load_cores(args.model, n_ctx=args.ctx, disk=False)
     if len(cores) > 1 or not isinstance(cores[0].info()["weights"].get("path"), str):
         infos = [c.info() for c in cores]
         print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))  # remote: the server's

@@ -1,4 +1,4 @@
-"""The OS verbs as plain subcommands, for scripts: ps, kill, free, df, mount, dmesg.
+"""The OS verbs as plain subcommands, for scripts: ps, kill, free, df, mount, dmesg, log.
 
 They read the journal and the disk directly, so they work whether or not a
 shell is running (the journal is SQLite in WAL mode: readers never block the
@@ -41,18 +41,14 @@ def _print(rows, as_json: bool, columns: list[str], title: str) -> None:
 
 
 def process_rows(journal, include_dead: bool = False) -> list[dict]:
-    rows = []
-    for rec in journal.processes(include_dead=include_dead):
-        row = {"pid": rec.pid, "app": rec.app, "state": rec.state, "priority": rec.priority}
-        row.update({k: v for k, v in rec.info.items() if k not in row})
-        row["interrupted"] = bool(rec.info.get("interrupted"))
-        rows.append(row)
-    return rows
+    return [rec.row() for rec in journal.processes(include_dead=include_dead)]
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
     with _journal() as journal:
         rows = process_rows(journal, include_dead=args.all)
+    if not args.json:  # the table says it in the state column; JSON keeps state and flag apart
+        rows = [{**r, "state": f"{r['state']}, interrupted" if r["interrupted"] else r["state"]} for r in rows]
     _print(rows, args.json, ["pid", "app", "state", "priority", "core", "resident_pages", "swapped_pages",
                              "tokens_out", "cpu_s", "switches", "page_faults", "blocked_on"], "processes")
     return 0
@@ -60,12 +56,16 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def cmd_kill(args: argparse.Namespace) -> int:
     with _journal() as journal:
-        alive = {r.pid for r in journal.processes()}
-        if args.pid not in alive:
+        rec = next((r for r in journal.processes() if r.pid == args.pid), None)
+        if rec is None:
             raise UsageError(f"no running process with pid {args.pid} (see: llmos ps)")
+        if rec.held_elsewhere:  # its llmos would write it back as it sees it: the table would lie
+            raise UsageError(f"process {args.pid} is being run by another llmos (pid {rec.owner.pid}); "
+                             f"end it there (/kill {args.pid} in the shell, Ctrl-C for llmos run)")
         journal.acquire_lock()
         journal.set_state(args.pid, "ZOMBIE")
-        journal.log("info", f"kill pid {args.pid} (from the command line); its pages stay in the journal")
+        journal.log("info", f"kill pid {args.pid} (from the command line); its pages stay in the journal",
+                    pid=args.pid)
     print(f"killed {args.pid}")
     return 0
 
@@ -190,6 +190,25 @@ def cmd_dmesg(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log(args: argparse.Namespace) -> int:
+    from llmos import transcript
+
+    with _journal() as journal:
+        pid = args.pid
+        if pid is None:
+            pid = journal.last_conversation(tuple({r.app for r in journal.processes(include_dead=True)}))
+            if pid is None:
+                raise UsageError("no conversation in the journal yet (start one: llmos run \"...\")")
+        log = transcript.data(journal, pid)
+    if args.json:
+        print(json_safe(json.dumps(log, indent=2, ensure_ascii=False, default=str)))
+    elif args.markdown:
+        sys.stdout.write(transcript.markdown(log))
+    else:
+        sys.stdout.write(transcript.text(log))
+    return 0
+
+
 def add_parsers(sub) -> dict:
     p = sub.add_parser("ps", help="list processes")
     p.add_argument("--all", "-a", action="store_true", help="include exited processes")
@@ -209,4 +228,10 @@ def add_parsers(sub) -> dict:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--devices", action="store_true", help="only the device calls (the audit trail)")
     p.add_argument("--json", action="store_true")
-    return {"ps": cmd_ps, "kill": cmd_kill, "free": cmd_free, "df": cmd_df, "mount": cmd_mount, "dmesg": cmd_dmesg}
+    p = sub.add_parser("log", help="a process's conversation as the journal has it (pages, device calls, paging)")
+    p.add_argument("pid", type=int, nargs="?", help="default: the conversation written to last")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument("--markdown", action="store_true", help="Markdown, for a file (like /export in the shell)")
+    return {"ps": cmd_ps, "kill": cmd_kill, "free": cmd_free, "df": cmd_df, "mount": cmd_mount, "dmesg": cmd_dmesg,
+            "log": cmd_log}

@@ -8,5 +8,6 @@
 - ``embed.py``    the offline embedding model (MiniLM int8, ONNX)
 - ``fs.py``       mounting folders onto the disk
 - ``journal.py``  the SQLite journal: pages, processes, audit, kernel log
+- ``owner.py``    who runs a process now, and whether that llmos is still alive
 - ``tokens.py``   offline token counting for CPUs without a tokenizer
 """

@@ -46,12 +46,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos.errors import DiskError, LlmosError
-from llmos.memory.page import Page
+from llmos.errors import DiskError, LlmosError, UsageError
+from llmos.memory import owner as owners
+from llmos.memory.owner import Owner
+from llmos.memory.page import Origin, Page
 from llmos.paths import data_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
+WORKING_STATES = ("RUNNING", "READY", "BLOCKED")
+"""States in which a process needs its owner: if the owner is dead, it was interrupted."""
+_WORKING = f"state IN ({', '.join('?' * len(WORKING_STATES))})"
 USER_CALLER = "user (llmos device call)"
 """Who pid 0 is in the device audit: the user at the command line."""
 MAX_QUERY_TERMS = 32
@@ -126,6 +131,15 @@ _MIGRATIONS = {
 -- crash the next start knows exactly which pages to reconcile (swap.recover).
 CREATE TABLE IF NOT EXISTS swap_pending (id TEXT PRIMARY KEY, pid INTEGER NOT NULL);
 """,
+    3: """
+-- Who runs each process now (memory/owner.py), so any reader can tell a live process
+-- from one whose llmos died under it; and the process a kernel log line is about.
+-- (An llmos older than this, still running while a newer one migrates its journal,
+-- cannot save processes any more: its INSERT names no columns. Restart it.)
+ALTER TABLE processes ADD COLUMN owner TEXT;
+ALTER TABLE klog ADD COLUMN pid INTEGER;
+CREATE INDEX IF NOT EXISTS klog_by_pid ON klog (pid, n);
+""",
 }
 
 _PAGE_COLUMNS = "id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens"
@@ -148,6 +162,22 @@ class ProcRecord:
     """Free-form counters (tokens generated, CPU time, ...), stored as JSON."""
     created: float
     updated: float
+    owner: Owner | None = None
+    """The llmos program that last saved it (``memory/owner.py``)."""
+
+    def row(self) -> dict:
+        """The process as ``ps`` and ``log`` show it: pid, app, state, priority, its counters,
+        and whether its last answer was interrupted."""
+        row = {"pid": self.pid, "app": self.app, "state": self.state, "priority": self.priority}
+        row.update({k: v for k, v in self.info.items() if k not in row})
+        row["interrupted"] = bool(self.info.get("interrupted"))
+        return row
+
+    @property
+    def held_elsewhere(self) -> bool:
+        """Another llmos program that is still running holds this process now."""
+        return (self.state not in DEAD_STATES and self.owner is not None
+                and self.owner != owners.me() and owners.alive(self.owner))
 
 
 def fts_phrases(text: str) -> list[str]:
@@ -230,12 +260,21 @@ class Journal:
         try:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")  # why it is enough: module docstring
-            if version == 0:
-                db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = 1; COMMIT;")
-                version = 1
-            for step in range(version + 1, SCHEMA_VERSION + 1):  # one version at a time, each atomic
-                db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[step]} PRAGMA user_version = {step}; COMMIT;")
+            if version < SCHEMA_VERSION:
+                # One transaction, and the version read again under the write lock: another
+                # llmos opening the same journal may have created or migrated it meanwhile
+                # (ALTER TABLE cannot run twice, and a version must never go back).
+                db.execute("BEGIN IMMEDIATE")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                scripts = ([_SCHEMA] if version == 0 else []) + \
+                    [_MIGRATIONS[step] for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
+                for statement in (st for script in scripts for st in _statements(script)):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+                db.execute("COMMIT")
         except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             db.close()
             raise DiskError(f"cannot set up journal {self.path}: {exc}") from None
         return db
@@ -329,15 +368,18 @@ class Journal:
             return db.execute("SELECT value FROM counters WHERE name = 'pid'").fetchone()[0]
 
     def save_process(self, pid: int, app: str, state: str, priority: int, info: dict) -> None:
-        """Insert or update a process; ``created`` is kept from the first save."""
+        """Insert or update a process; ``created`` is kept from the first save. The program
+        saving it becomes its owner."""
         now = time.time()
         blob = json.dumps(info, default=str)
+        me = json.dumps(owners.me().to_json())
         with self._tx() as db:
             db.execute(
-                "INSERT INTO processes VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pid) DO UPDATE SET "
+                "INSERT INTO processes (pid, app, state, priority, info, created, updated, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pid) DO UPDATE SET "
                 "app = excluded.app, state = excluded.state, priority = excluded.priority, "
-                "info = excluded.info, updated = excluded.updated",
-                (pid, app, state, priority, blob, now, now),
+                "info = excluded.info, updated = excluded.updated, owner = excluded.owner",
+                (pid, app, state, priority, blob, now, now, me),
             )
 
     def set_state(self, pid: int, state: str) -> None:
@@ -350,13 +392,100 @@ class Journal:
                 raise LlmosError(f"no process {pid} in the journal {self.path}")
 
     def processes(self, include_dead: bool = False) -> list[ProcRecord]:
-        """Saved processes by pid; ZOMBIE and EXITED ones only with ``include_dead``."""
+        """Saved processes by pid; ZOMBIE and EXITED ones only with ``include_dead``.
+        Processes whose owner died while they were working are reaped first (``reap``), so
+        every reader sees them as they are: interrupted, not RUNNING."""
+        self.reap()
+        return [r for r in self._records() if include_dead or r.state not in DEAD_STATES]
+
+    def process(self, pid: int) -> ProcRecord | None:
+        self.reap()
+        return next(iter(self._records("WHERE pid = ?", (pid,))), None)
+
+    def _records(self, where: str = "", params: tuple = ()) -> list[ProcRecord]:
         with self._tx(atomic=False) as db:
             rows = db.execute(
-                "SELECT pid, app, state, priority, info, created, updated FROM processes ORDER BY pid"
+                f"SELECT pid, app, state, priority, info, created, updated, owner FROM processes {where} "
+                "ORDER BY pid", params,
             ).fetchall()
-        records = [ProcRecord(*r[:4], json.loads(r[4]), *r[5:]) for r in rows]
-        return [r for r in records if include_dead or r.state not in DEAD_STATES]
+        return [ProcRecord(*r[:4], json.loads(r[4]), *r[5:7], _owner(r[7])) for r in rows]
+
+    def reap(self, *, mine: bool = False) -> list[int]:
+        """Mark the processes whose owner died while they were working (RUNNING, READY or
+        BLOCKED: llmos was killed, ran out of memory, lost power): each becomes SLEEPING and
+        ``interrupted``, with what it was doing kept in ``interrupted_while``, and the answer
+        it was writing (the pieces streamed so far, put together) is marked
+        ``interrupted`` in its source. Its ``tokens_out`` already counts those pieces
+        (``append_text``). A finished conversation that was taken back for one turn
+        (``ends_after``) goes back to ZOMBIE. A process whose owner is alive, here or on
+        another host, is never touched; ``mine``: those of this program too (a kernel
+        restoring the data dir takes over from an earlier one of the same program, which
+        is gone). Returns the pids reaped."""
+        with self._tx(atomic=False) as db:
+            rows = db.execute(
+                f"SELECT pid, app, state, priority, info, created, updated, owner FROM processes WHERE {_WORKING}",
+                WORKING_STATES,
+            ).fetchall()
+        reaped = []
+        for row in rows:
+            rec = ProcRecord(*row[:4], json.loads(row[4]), *row[5:7], _owner(row[7]))
+            if owners.alive(rec.owner) and not (mine and rec.owner == owners.me()):
+                continue
+            answer = _answer(self.pages(rec.pid))
+            was = rec.state.lower() + (f" ({rec.info['blocked_on']})" if rec.info.get("blocked_on") else "")
+            state = "ZOMBIE" if rec.info.get("ends_after") else "SLEEPING"
+            info = {**rec.info, "state": state, "interrupted": True, "interrupted_while": was,
+                    "blocked_on": ""}
+            with self._tx() as db:
+                # Only if nobody reaped or adopted it meanwhile (two readers at once).
+                cur = db.execute(
+                    "UPDATE processes SET state = ?, info = ?, updated = ? "
+                    "WHERE pid = ? AND state = ? AND owner IS ?",
+                    (state, json.dumps(info, default=str), time.time(), rec.pid, rec.state, row[7]),
+                )
+                if cur.rowcount == 0:
+                    continue
+                if answer is not None:
+                    db.execute("UPDATE pages SET source = 'interrupted' WHERE id = ?", (answer.id,))
+                who = f"llmos pid {rec.owner.pid}" if rec.owner else "an older llmos"
+                db.execute(
+                    "INSERT INTO klog (time, level, message, pid) VALUES (?, 'warn', ?, ?)",
+                    (time.time(), f"pid {rec.pid}: interrupted: its owner ({who}) died while it was {was}"
+                     + (f"; {len(answer.text)} characters of its answer kept" if answer else ""), rec.pid),
+                )
+            reaped.append(rec.pid)
+        return reaped
+
+    def claim(self, pid: int) -> ProcRecord:
+        """Make this program the owner of process ``pid`` (to run it here), in one transaction:
+        LlmosError if there is no such process, or another llmos that is alive holds it. Two
+        programs claiming one process at once: exactly one gets it."""
+        self.reap()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT pid, app, state, priority, info, created, updated, owner FROM processes WHERE pid = ?",
+                (pid,),
+            ).fetchone()
+            if row is None:
+                raise UsageError(f"no process {pid} in the journal (see: llmos ps -a)")
+            rec = ProcRecord(*row[:4], json.loads(row[4]), *row[5:7], _owner(row[7]))
+            if rec.held_elsewhere:
+                raise UsageError(f"process {pid} is being run by another llmos (pid {rec.owner.pid}); "
+                                 "continue it there, or wait until it is done")
+            db.execute("UPDATE processes SET owner = ? WHERE pid = ?", (json.dumps(owners.me().to_json()), pid))
+        return rec
+
+    def last_conversation(self, apps: tuple[str, ...]) -> int | None:
+        """The pid of the process of one of ``apps`` that was written to last (its newest page)
+        and that no other running llmos holds, or None."""
+        marks = ", ".join("?" * len(apps))
+        with self._tx(atomic=False) as db:
+            pids = [r[0] for r in db.execute(
+                f"SELECT p.pid, max(p.created) AS last FROM pages p JOIN processes r ON r.pid = p.pid "
+                f"WHERE r.app IN ({marks}) GROUP BY p.pid ORDER BY last DESC, p.pid DESC", apps,
+            )]
+        held = {r.pid for r in self._records() if r.held_elsewhere}
+        return next((pid for pid in pids if pid not in held), None)
 
     # -- pages ------------------------------------------------------------------
 
@@ -393,20 +522,25 @@ class Journal:
                 rows,
             )
 
-    def append_text(self, page_id: str, text: str) -> None:
+    def append_text(self, page_id: str, text: str, *, tokens_out: int | None = None) -> None:
         """Append streamed text to a recorded page: one small row, one commit, O(1).
 
         The FTS index sees it once it is folded in (before any search, on
         ``mark_evicted`` and on ``close``); ``page``/``pages`` see it at once.
+        ``tokens_out``: the page's process has generated this many tokens now, in
+        the same commit, so the count survives whatever ends llmos next.
         """
         if not text:
             return
-        with self._tx(atomic=False) as db:  # autocommit: one INSERT, its own transaction
+        with self._tx(atomic=tokens_out is not None) as db:  # autocommit when it is one INSERT
             cur = db.execute(
                 "INSERT INTO page_tail (page_n, text) SELECT n, ? FROM pages WHERE id = ?", (text, page_id)
             )
             if cur.rowcount == 0:
                 raise LlmosError(f"page {page_id} is not in the journal; record_page it first")
+            if tokens_out is not None:
+                db.execute("UPDATE processes SET info = json_set(info, '$.tokens_out', ?) "
+                           "WHERE pid = (SELECT pid FROM pages WHERE id = ?)", (tokens_out, page_id))
 
     def _fold_tails(self) -> None:
         """Move every pending tail into pages.text, so the FTS index holds all text."""
@@ -563,13 +697,15 @@ class Journal:
                  result_bytes, duration_s, error),
             )
 
-    def audit_log(self, limit: int = 100) -> list[dict]:
-        """The last ``limit`` device calls, newest first. ``who`` names the caller: ``pid N (app)``
-        for a process, ``user (llmos device call)`` for pid 0, the command line."""
+    def audit_log(self, limit: int = 100, pid: int | None = None) -> list[dict]:
+        """The last ``limit`` device calls (of one ``pid``, or all), newest first. ``who`` names the
+        caller: ``pid N (app)`` for a process, ``user (llmos device call)`` for pid 0, the command line."""
+        where, params = ("WHERE a.pid = ?", (pid, limit)) if pid is not None else ("", (limit,))
         with self._tx(atomic=False) as db:
             rows = db.execute(
                 "SELECT a.time, a.pid, a.device, a.args, a.approved_by, a.result_bytes, a.duration_s, a.error, "
-                "p.app FROM audit a LEFT JOIN processes p ON p.pid = a.pid ORDER BY a.n DESC LIMIT ?", (limit,),
+                f"p.app FROM audit a LEFT JOIN processes p ON p.pid = a.pid {where} ORDER BY a.n DESC LIMIT ?",
+                params,
             ).fetchall()
         keys = ("time", "pid", "device", "args", "approved_by", "result_bytes", "duration_s", "error")
         out = []
@@ -579,20 +715,51 @@ class Journal:
             out.append(row)
         return out
 
-    def log(self, level: str, message: str) -> None:
-        """Append one line to the kernel log."""
+    def log(self, level: str, message: str, pid: int | None = None) -> None:
+        """Append one line to the kernel log; ``pid``: the process it is about, if one."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO klog (time, level, message) VALUES (?, ?, ?)", (time.time(), level, message)
+                "INSERT INTO klog (time, level, message, pid) VALUES (?, ?, ?, ?)",
+                (time.time(), level, message, pid),
             )
 
-    def dmesg(self, limit: int = 100) -> list[dict]:
-        """The last ``limit`` kernel log lines as {time, level, message}, newest first."""
+    def dmesg(self, limit: int = 100, pid: int | None = None) -> list[dict]:
+        """The last ``limit`` kernel log lines (about one ``pid``, or all) as {time, level, message,
+        pid}, newest first."""
+        where, params = ("WHERE pid = ?", (pid, limit)) if pid is not None else ("", (limit,))
         with self._tx(atomic=False) as db:
             rows = db.execute(
-                "SELECT time, level, message FROM klog ORDER BY n DESC LIMIT ?", (limit,)
+                f"SELECT time, level, message, pid FROM klog {where} ORDER BY n DESC LIMIT ?", params
             ).fetchall()
-        return [{"time": t, "level": lv, "message": m} for t, lv, m in rows]
+        return [{"time": t, "level": lv, "message": m, "pid": p} for t, lv, m, p in rows]
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements one by one, comment lines dropped (``executescript`` would
+    commit the transaction a migration runs in)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    return out
+
+
+def _answer(pages: list[Page]) -> Page | None:
+    """The answer a process was writing: its last assistant page after the last input (a
+    kernel note, such as memory pressure, may have been journalled after it began)."""
+    last = next((p for p in reversed(pages) if p.origin in (Origin.ASSISTANT, Origin.USER)), None)
+    return last if last is not None and last.origin is Origin.ASSISTANT else None
+
+
+def _owner(blob: str | None) -> Owner | None:
+    try:
+        return Owner.from_json(json.loads(blob)) if blob else None
+    except ValueError:
+        return None
 
 
 def _page(row: tuple, tail: str) -> Page:

@@ -284,9 +284,11 @@ class Pager:
             parts.append(text[start:end])
             start = end
         n = len(parts)
-        return [Page(page.pid, page.origin, part, pinned=False, trust=page.trust,
+        made = [Page(page.pid, page.origin, part, pinned=False, trust=page.trust,
                      source=f"{page.source or page.origin.value} part {i + 1}/{n}")
                 for i, part in enumerate(parts)]
+        made[0].id = page.id  # a page journalled before it was admitted is replaced, not doubled
+        return made
 
     # -- pressure ----------------------------------------------------------------------
 
@@ -353,19 +355,21 @@ class Pager:
     # -- page faults -------------------------------------------------------------------
 
     def fault(self, space: AddressSpace, query: str, *, k: int = 8,
-              budget: int | None = None) -> list[Page]:
+              budget: int | None = None, exclude: frozenset[str] | set[str] = frozenset()) -> list[Page]:
         """Before a turn: bring the pages most relevant to ``query`` into RAM.
 
         Returns the relevant pages, best first (at most ``k``), whether they
         were already resident or were paged in now. Pages that do not fit the
-        page-in budget are left on disk.
+        page-in budget are left on disk. ``exclude``: ids that are no hit (the
+        input being answered, journalled already, would find itself).
         """
         budget = int(space.budget * PAGE_IN_SHARE) if budget is None else budget
         if not query.strip():
             return []
         with self.lock:
-            hits = self.backing.search(space.pid, query, k,
+            hits = self.backing.search(space.pid, query, k + len(exclude),
                                        [p for p in space.pages if p.resident and not p.pinned])
+            hits = [h for h in hits if h.id not in exclude][:k]
             by_id = {p.id: p for p in space.pages}
             chosen, incoming, spent = [], [], 0
             for hit in hits:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
@@ -52,7 +53,8 @@ def ps(shell: Shell, args: list[str]) -> RenderableType:
     table = _table("pid", "app", "state", "pri", "pages", "tok", "cpu")
     table.columns[2].min_width = 8
     for r in shell.kernel.ps():
-        table.add_row(str(r["pid"]), _cell(r["app"]), r["state"], str(r["priority"]),
+        state = f"{r['state']}, interrupted" if r["interrupted"] else r["state"]
+        table.add_row(str(r["pid"]), _cell(r["app"]), state, str(r["priority"]),
                       f"{r['resident_pages']}/{r['swapped_pages']}", str(r["tokens_out"]), f"{r['cpu_s']:.1f}")
     table.caption = "pages: resident/swapped · tok: generated · cpu: seconds"
     return table
@@ -211,6 +213,29 @@ def run(shell: Shell, args: list[str]) -> Awaitable[None]:
     return run_app(shell, args)
 
 
+def export(shell: Shell, args: list[str]) -> RenderableType:
+    """The focused conversation as Markdown, as ``llmos log PID --markdown`` prints it."""
+    from llmos import transcript
+
+    if not args:
+        raise UsageError("usage: /export FILE (a .md file, or a folder to write llmos-pid-N.md in)")
+    name = " ".join(args)
+    if len(name) > 1 and name[0] == name[-1] and name[0] in "'\"":
+        name = name[1:-1]  # a quoted name with spaces: /export "my chat.md"
+    path = Path(name).expanduser()
+    if path.is_dir():
+        path = path / f"llmos-pid-{shell.proc.pid}.md"
+    if path.exists():
+        raise UsageError(f"{path} exists; /export does not overwrite a file (give another name)")
+    body = transcript.markdown(transcript.data(shell.kernel.journal, shell.proc.pid))
+    try:
+        with path.open("x", encoding="utf-8") as fh:  # "x": never over a file made meanwhile
+            fh.write(body)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return f"wrote pid {shell.proc.pid}'s conversation to {path} ({len(body):,} characters of Markdown)"
+
+
 def clear(shell: Shell, args: list[str]) -> None:
     shell.clear()
 
@@ -247,6 +272,8 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("apps", "/apps", "the apps: built-in and plugins, with the devices they use", apps),
     Verb("run", "/run APP [INPUT]", "start an app as a new process next to the others (e.g. /run think "
                                     "--budget=3 What is 17*23?)", run),
+    Verb("export", "/export FILE", "write this conversation to FILE as Markdown (as llmos log PID --markdown)",
+         export, slow=True),
     Verb("clear", "/clear", "clear the screen (the process keeps its memory)", clear),
     Verb("help", "/help", "this list", help_),
     Verb("quit", "/quit", "leave llmos", quit_),

@@ -32,8 +32,9 @@ def test_the_shell_answers_a_question_in_a_real_terminal(tmp_path):
     def tmux(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=30)
 
+    rc_file = tmp_path / "rc"
     command = shlex.join(["env", f"LLMOS_HOME={tmp_path / 'home'}", "TERM=xterm-256color", sys.executable,
-                          "-m", "llmos", "--model", "tiny", "--ctx", "1024"])
+                          "-m", "llmos", "--model", "tiny", "--ctx", "1024"]) + f"; echo $? > {rc_file}"
     started = tmux("new-session", "-d", "-s", "llmos", "-x", "120", "-y", "36", command)
     assert started.returncode == 0, started.stderr
     try:
@@ -48,5 +49,6 @@ def test_the_shell_answers_a_question_in_a_real_terminal(tmp_path):
         while tmux("has-session", "-t", "llmos").returncode == 0:
             assert time.monotonic() < deadline, "llmos did not quit on Ctrl+Q"
             time.sleep(0.2)
+        assert rc_file.read_text().strip() == "0"  # a clean exit: no abort while tearing down
     finally:
         tmux("kill-server")
