@@ -43,13 +43,24 @@ def dispatch(kernel, proc, device, args):
 def test_grammar_accepts_only_granted_devices_with_valid_args(tiny_cpu):
     from llmos.kernel.cpu import Generation
 
+    import re
+
     grammar = syscall.grammar(syscall.specs([Calc()]))
-    prompt = tiny_cpu.chat_tokens([("system", "Use devices."), ("user", "What is 12 times 34?")])
-    out = Generation()
-    list(tiny_cpu.stream(prompt, grammar=grammar, max_tokens=60, result=out))
-    call = syscall.find(out.text)
-    assert call.device in ("calc", "recall")
-    assert set(call.args) <= {"expr", "query"} and call.args
+    closed = 0
+    # The tiny model may run on inside the expression string until max_tokens (it does on
+    # some CPUs, greedy): a cut call must still name a granted device; a closed one must parse.
+    for question in ("What is 12 times 34?", "Add 2 and 2.", "What is 7*8?", "Compute 1234 * 5678."):
+        prompt = tiny_cpu.chat_tokens([("system", "Use devices."), ("user", question)])
+        out = Generation()
+        list(tiny_cpu.stream(prompt, grammar=grammar, max_tokens=60, result=out))
+        named = re.search(r'"device"\s*:\s*"([^"]*)"', out.text)
+        assert named and named.group(1) in ("calc", "recall"), out.text
+        if syscall.CLOSE in out.text:
+            call = syscall.find(out.text)
+            assert call.device in ("calc", "recall")
+            assert set(call.args) <= {"expr", "query"} and call.args
+            closed += 1
+    assert closed, "no generation closed its call"
 
 
 def test_safe_call_runs_and_its_output_is_an_untrusted_page(kernel):

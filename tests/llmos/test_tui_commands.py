@@ -13,7 +13,8 @@ from llmos.tui.panels import DiskPanel, ProcPanel
 from tests.llmos.test_tui import kernel, send, wait_for  # noqa: F401  (kernel is a fixture)
 
 CHECKED = {"model", "ps", "free", "dmesg", "help", "spawn", "nice", "kill", "mount", "df", "clear", "quit",
-           "devices", "apps", "run", "grant", "new"}  # grant: test_tui_approval.py; new: test_tui_calls.py
+           "devices", "apps", "run", "grant", "new", "export"}
+# grant: test_tui_approval.py; new: test_tui_calls.py; export: test_conversations.py
 
 
 def test_every_verb_has_a_pilot_test():
