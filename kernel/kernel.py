@@ -447,7 +447,7 @@ class Kernel:
         self.journal.record_page(answer)
         self.set_state(proc, ProcState.READY)
         started = time.perf_counter()
-        out_before = proc.tokens_out
+        in_before, out_before = proc.tokens_in, proc.tokens_out
         try:
             async for step in self.cores[proc.core].generate(proc.pid, tokens, priority=proc.priority,
                                                              result=result, cancel=cancel, **params):
@@ -459,14 +459,16 @@ class Kernel:
                 if proc.state is ProcState.BLOCKED:
                     self.journal.log("info", f"pid {proc.pid}: cpu back, answer resumed "
                                              f"after {len(result.text)} characters", pid=proc.pid)
-                proc.tokens_out = out_before + len(result.tokens)  # as it streams: ps shows it, a crash keeps it
+                # Counted as it streams (ps shows it, a crash keeps it); the prompt once it is read.
+                proc.tokens_in = in_before + result.prompt_tokens - result.reused_tokens
+                proc.tokens_out = out_before + len(result.tokens)
                 if proc.state is not ProcState.RUNNING:
                     self.set_state(proc, ProcState.RUNNING)
                 if step.text:
                     self.journal.append_text(answer.id, step.text, tokens_out=proc.tokens_out)
                 yield step
         finally:
-            proc.tokens_in += result.prompt_tokens - result.reused_tokens
+            proc.tokens_in = in_before + result.prompt_tokens - result.reused_tokens
             proc.tokens_out = out_before + len(result.tokens)
             proc.cpu_s += time.perf_counter() - started if not result.decode_s else result.prefill_s + result.decode_s
             answer.text = finish(result) if finish is not None else result.text

@@ -71,3 +71,24 @@ def test_the_default_models_info_exits_cleanly(busy_home, shared_home):
     from tests.reliability.test_crash_points import _qwen_path
 
     _succeeds(busy_home, "model", "--json", "--model", _qwen_path(shared_home))
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """A real llama-cpp-python server (the CPU) and a real Chroma server (the disk) on 127.0.0.1."""
+    from llmos.kernel.models import resolve
+    from tests.servers import chroma_server, llama_server
+
+    logs = tmp_path_factory.mktemp("server-logs")
+    cpu = llama_server(resolve("tiny"), logs).start()
+    disk = chroma_server(tmp_path_factory.mktemp("chroma"), logs).start()
+    yield cpu.url, disk.url
+    cpu.stop()
+    disk.stop()
+
+
+def test_commands_on_remote_servers_exit_cleanly(busy_home, servers):
+    cpu, disk = servers
+    _succeeds(busy_home, "run", "--cpu-url", cpu, "--disk-url", disk, "--max-tokens", "8", "Say hi.")
+    _succeeds(busy_home, "model", "--json", "--cpu-url", cpu)
+    _succeeds(busy_home, "df", "--json", "--disk-url", disk)

@@ -99,6 +99,7 @@ def test_kill_9_while_llmos_run_streams(tiny_cpu):
 
     row = _row(pid)
     assert (row["state"], row["interrupted"], row["interrupted_while"]) == ("SLEEPING", True, "running")
+    assert row["tokens_in"] > 0  # the prompt it read is counted, too
     log = _json("log", str(pid), "--json")
     answer = _last_answer(log)
     assert answer["ended"] == "interrupted"
