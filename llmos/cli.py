@@ -185,6 +185,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_app_command(args, prompt)  # --app chat is this same turn, run as the chat app
     if going_on and args.system is not None:
         raise UsageError("--system starts a new conversation; it cannot change one that exists (drop --pid/-c)")
+    if going_on:  # a pid that cannot be continued is refused before the model loads (seconds)
+        from llmos.memory.journal import Journal, journal_path
+
+        with Journal(journal_path()) as journal:
+            args.pid = _which_conversation(journal, args)
     cores = load_cores(args.model, n_ctx=args.ctx)
     cpu = cores[0]
     # No instance lock: a one-shot process may run beside an open shell; SQLite's own
@@ -242,19 +247,28 @@ CONVERSATIONS = ("run", "chat")
 """The apps whose processes are conversations, which ``llmos run --pid``/``-c`` may continue."""
 
 
-def _conversation(kernel, args: argparse.Namespace, grants: set[str]):
-    """The process ``--pid``/``-c`` names, taken into this kernel for one more turn, and whether
-    to end it after (it had ended: it goes back to the table as it was found)."""
-    pid = args.pid if args.pid is not None else kernel.journal.last_conversation(CONVERSATIONS)
+def _which_conversation(journal, args: argparse.Namespace) -> int:
+    """The pid ``--pid``/``-c`` names, if it is a conversation this program may continue."""
+    pid = args.pid if args.pid is not None else journal.last_conversation(CONVERSATIONS)
     if pid is None:
         raise UsageError('no conversation to continue yet; start one with: llmos run "..."')
-    rec = kernel.journal.process(pid)
+    rec = journal.process(pid)
     if rec is None:
         raise UsageError(f"no process {pid} in the journal (see: llmos ps -a)")
     if rec.app not in CONVERSATIONS:
         raise UsageError(f"process {pid} runs the app {rec.app!r}, not a conversation; "
                          f"only {' and '.join(CONVERSATIONS)} processes can be continued")
-    proc = kernel.adopt(pid)
+    if rec.held_elsewhere:
+        raise UsageError(f"process {pid} is being run by another llmos (pid {rec.owner.pid}); "
+                         "continue it there, or wait until it is done")
+    return pid
+
+
+def _conversation(kernel, args: argparse.Namespace, grants: set[str]):
+    """The process ``--pid``/``-c`` names, taken into this kernel for one more turn, and whether
+    to end it after (it had ended: it goes back to the table as it was found)."""
+    pid = _which_conversation(kernel.journal, args)
+    proc = kernel.adopt(pid)  # claims it: another llmos may have taken it since the check
     try:
         if grants - proc.grants:
             kernel.grant(proc, grants)
