@@ -22,7 +22,8 @@ def _journal():
     return Journal(journal_path())
 
 
-def _print(rows, as_json: bool, columns: list[str], title: str) -> None:
+def _print(rows, as_json: bool, columns: list[str], title: str, whole: tuple[str, ...] = ()) -> None:
+    """``whole``: columns never cut or folded (the rest give way on a narrow terminal)."""
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -30,9 +31,10 @@ def _print(rows, as_json: bool, columns: list[str], title: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title)
+    table = Table(title=title, box=None, padding=(0, 1), pad_edge=False, header_style="bold")  # ps fits 80 columns
     for col in columns:
-        table.add_column(col)
+        width = max([len(col)] + [len(str(row.get(col, ""))) for row in rows]) if col in whole else None
+        table.add_column(col, min_width=width, no_wrap=col in whole)
     for row in rows:
         # Text, not str: a value is shown, never read as Rich markup ("[/x]" in an app name
         # would raise), and never obeyed by the terminal (ESC in a file name).
@@ -47,10 +49,19 @@ def process_rows(journal, include_dead: bool = False) -> list[dict]:
 def cmd_ps(args: argparse.Namespace) -> int:
     with _journal() as journal:
         rows = process_rows(journal, include_dead=args.all)
-    if not args.json:  # the table says it in the state column; JSON keeps state and flag apart
-        rows = [{**r, "state": f"{r['state']}, interrupted" if r["interrupted"] else r["state"]} for r in rows]
-    _print(rows, args.json, ["pid", "app", "state", "priority", "core", "resident_pages", "swapped_pages",
-                             "tokens_out", "cpu_s", "switches", "page_faults", "blocked_on"], "processes")
+    if args.json:
+        _print(rows, True, [], "")
+        return 0
+    # The table fits 80 columns: short headers, pages as resident/swapped; JSON has every field.
+    shown = [{"pid": r["pid"], "app": r["app"],
+              "state": f"{r['state']}, interrupted" if r["interrupted"] else r["state"],
+              "pri": r["priority"], "core": r.get("core", ""),
+              "pages": f"{r.get('resident_pages', 0)}/{r.get('swapped_pages', 0)}",
+              "tok": r.get("tokens_out", ""), "cpu s": r.get("cpu_s", ""), "sw": r.get("switches", ""),
+              "faults": r.get("page_faults", ""), "blocked": r.get("blocked_on", "")} for r in rows]
+    _print(shown, False, ["pid", "app", "state", "pri", "core", "pages", "tok", "cpu s", "sw", "faults",
+                          "blocked"], "processes (pages: resident/swapped, tok: generated)",
+           whole=("pid", "app", "state"))
     return 0
 
 
