@@ -63,6 +63,9 @@ def test_a_process_another_llmos_is_running_is_not_taken(llmos_home):
         pid = child.stdout.readline().split()[0]
         done = run_llmos("run", "--model", "tiny", "--pid", pid, "hello")
         assert_one_line_error(done, f"process {pid} is being run by another llmos (pid {child.pid})")
+        # nor killed behind its back: its llmos would write it back as it sees it
+        assert_one_line_error(run_llmos("kill", pid), f"process {pid} is being run by another llmos")
+        assert json.loads(run_llmos("ps", "--json").stdout)[0]["state"] == "RUNNING"
     finally:
         child.stdin.close()
         child.wait()
