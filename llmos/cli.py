@@ -212,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sampling = choose(cpu, args.temperature)
 
     async def main() -> None:
-        proc, ends = _conversation(kernel, args, grants) if going_on else \
+        proc, ends = _conversation(kernel, args.pid, grants) if going_on else \
             (kernel.spawn("run", args.system or CHAT_SYSTEM, grants=grants), True)
         ran.append(proc.pid)
         try:
@@ -252,22 +252,22 @@ def _which_conversation(journal, args: argparse.Namespace) -> int:
     pid = args.pid if args.pid is not None else journal.last_conversation(CONVERSATIONS)
     if pid is None:
         raise UsageError('no conversation to continue yet; start one with: llmos run "..."')
+    from llmos.memory.journal import no_such_process
+
     rec = journal.process(pid)
     if rec is None:
-        raise UsageError(f"no process {pid} in the journal (see: llmos ps -a)")
+        raise no_such_process(pid)
     if rec.app not in CONVERSATIONS:
         raise UsageError(f"process {pid} runs the app {rec.app!r}, not a conversation; "
                          f"only {' and '.join(CONVERSATIONS)} processes can be continued")
     if rec.held_elsewhere:
-        raise UsageError(f"process {pid} is being run by another llmos (pid {rec.owner.pid}); "
-                         "continue it there, or wait until it is done")
+        raise rec.held_error()
     return pid
 
 
-def _conversation(kernel, args: argparse.Namespace, grants: set[str]):
-    """The process ``--pid``/``-c`` names, taken into this kernel for one more turn, and whether
-    to end it after (it had ended: it goes back to the table as it was found)."""
-    pid = _which_conversation(kernel.journal, args)
+def _conversation(kernel, pid: int, grants: set[str]):
+    """Process ``pid`` (``_which_conversation`` chose it), taken into this kernel for one more
+    turn, and whether to end it after (it had ended: it goes back to the table as it was found)."""
     proc = kernel.adopt(pid)  # claims it: another llmos may have taken it since the check
     try:
         if grants - proc.grants:

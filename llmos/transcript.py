@@ -22,8 +22,7 @@ from __future__ import annotations
 import re
 import time
 
-from llmos.errors import UsageError
-from llmos.memory.journal import Journal
+from llmos.memory.journal import Journal, no_such_process
 from llmos.term import terminal_safe
 
 MARKS = {"interrupted": "interrupted", "loop": "stopped: it repeated itself"}
@@ -34,7 +33,7 @@ def data(journal: Journal, pid: int) -> dict:
     """{"process": its ps row, "entries": pages, device calls and log lines in order}."""
     rec = journal.process(pid)
     if rec is None:
-        raise UsageError(f"no process {pid} in the journal (see: llmos ps -a)")
+        raise no_such_process(pid)
     pages = [{"kind": "page", "time": p.created, "seq": p.seq, "id": p.id, "origin": p.origin.value,
               "trust": p.trust.value, "pinned": p.pinned, "resident": p.resident, "source": p.source,
               "n_tokens": p.n_tokens, "ended": MARKS.get(p.source, ""), "text": p.text}
@@ -58,10 +57,17 @@ def _merge(pages: list[dict], events: list[dict]) -> list[dict]:
     return out + events[i:]
 
 
+def state_label(proc: dict, *, why: bool = False) -> str:
+    """A process row's state as people read it: ``SLEEPING, interrupted`` when its last answer
+    was cut short; ``why``: and what it was doing then (``... while running``)."""
+    if not proc.get("interrupted"):
+        return proc["state"]
+    doing = proc.get("interrupted_while") if why else ""
+    return f"{proc['state']}, interrupted" + (f" while {doing}" if doing else "")
+
+
 def _header(proc: dict) -> list[str]:
-    state = proc["state"] + (f", interrupted while {proc['interrupted_while']}"
-                             if proc.get("interrupted_while") and proc["interrupted"] else
-                             ", interrupted" if proc["interrupted"] else "")
+    state = state_label(proc, why=True)
     counts = (f"{proc.get('resident_pages', 0)} pages in RAM, {proc.get('swapped_pages', 0)} swapped; "
               f"{proc.get('tokens_in', 0)} tokens in, {proc.get('tokens_out', 0)} out")
     return [f"pid {proc['pid']} · {proc['app']} · {state}", counts]

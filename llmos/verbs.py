@@ -47,6 +47,8 @@ def process_rows(journal, include_dead: bool = False) -> list[dict]:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    from llmos.transcript import state_label
+
     with _journal() as journal:
         rows = process_rows(journal, include_dead=args.all)
     if args.json:
@@ -54,7 +56,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     # The table fits 80 columns: short headers, pages as resident/swapped; JSON has every field.
     shown = [{"pid": r["pid"], "app": r["app"],
-              "state": f"{r['state']}, interrupted" if r["interrupted"] else r["state"],
+              "state": state_label(r),
               "pri": r["priority"], "core": r.get("core", ""),
               "pages": f"{r.get('resident_pages', 0)}/{r.get('swapped_pages', 0)}",
               "tok": r.get("tokens_out", ""), "cpu s": r.get("cpu_s", ""), "sw": r.get("switches", ""),
@@ -71,8 +73,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
         if rec is None:
             raise UsageError(f"no running process with pid {args.pid} (see: llmos ps)")
         if rec.held_elsewhere:  # its llmos would write it back as it sees it: the table would lie
-            raise UsageError(f"process {args.pid} is being run by another llmos (pid {rec.owner.pid}); "
-                             f"end it there (/kill {args.pid} in the shell, Ctrl-C for llmos run)")
+            raise rec.held_error(f"end it there (/kill {args.pid} in the shell, Ctrl-C for llmos run)")
         journal.acquire_lock()
         journal.set_state(args.pid, "ZOMBIE")
         journal.log("info", f"kill pid {args.pid} (from the command line); its pages stay in the journal",
@@ -207,7 +208,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     with _journal() as journal:
         pid = args.pid
         if pid is None:
-            pid = journal.last_conversation(tuple({r.app for r in journal.processes(include_dead=True)}))
+            pid = journal.last_conversation()
             if pid is None:
                 raise UsageError("no conversation in the journal yet (start one: llmos run \"...\")")
         log = transcript.data(journal, pid)

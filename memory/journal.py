@@ -57,6 +57,8 @@ DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
 WORKING_STATES = ("RUNNING", "READY", "BLOCKED")
 """States in which a process needs its owner: if the owner is dead, it was interrupted."""
 _WORKING = f"state IN ({', '.join('?' * len(WORKING_STATES))})"
+_PROCESS = "SELECT pid, app, state, priority, info, created, updated, owner FROM processes"
+"""A process row as ``_record`` reads it; column 7 is the owner's JSON."""
 USER_CALLER = "user (llmos device call)"
 """Who pid 0 is in the device audit: the user at the command line."""
 MAX_QUERY_TERMS = 32
@@ -178,6 +180,15 @@ class ProcRecord:
         """Another llmos program that is still running holds this process now."""
         return (self.state not in DEAD_STATES and self.owner is not None
                 and self.owner != owners.me() and owners.alive(self.owner))
+
+    def held_error(self, then: str = "continue it there, or wait until it is done") -> UsageError:
+        """The one line that says another running llmos holds this process, and what to do."""
+        return UsageError(f"process {self.pid} is being run by another llmos (pid {self.owner.pid}); {then}")
+
+
+def no_such_process(pid: int) -> UsageError:
+    """The one line for a pid the journal never saw."""
+    return UsageError(f"no process {pid} in the journal (see: llmos ps -a)")
 
 
 def fts_phrases(text: str) -> list[str]:
@@ -404,11 +415,8 @@ class Journal:
 
     def _records(self, where: str = "", params: tuple = ()) -> list[ProcRecord]:
         with self._tx(atomic=False) as db:
-            rows = db.execute(
-                f"SELECT pid, app, state, priority, info, created, updated, owner FROM processes {where} "
-                "ORDER BY pid", params,
-            ).fetchall()
-        return [ProcRecord(*r[:4], json.loads(r[4]), *r[5:7], _owner(r[7])) for r in rows]
+            rows = db.execute(f"{_PROCESS} {where} ORDER BY pid", params).fetchall()
+        return [_record(r) for r in rows]
 
     def reap(self, *, mine: bool = False) -> list[int]:
         """Mark the processes whose owner died while they were working (RUNNING, READY or
@@ -422,13 +430,10 @@ class Journal:
         restoring the data dir takes over from an earlier one of the same program, which
         is gone). Returns the pids reaped."""
         with self._tx(atomic=False) as db:
-            rows = db.execute(
-                f"SELECT pid, app, state, priority, info, created, updated, owner FROM processes WHERE {_WORKING}",
-                WORKING_STATES,
-            ).fetchall()
+            rows = db.execute(f"{_PROCESS} WHERE {_WORKING}", WORKING_STATES).fetchall()
         reaped = []
         for row in rows:
-            rec = ProcRecord(*row[:4], json.loads(row[4]), *row[5:7], _owner(row[7]))
+            rec = _record(row)
             if owners.alive(rec.owner) and not (mine and rec.owner == owners.me()):
                 continue
             answer = _answer(self.pages(rec.pid))
@@ -462,27 +467,23 @@ class Journal:
         programs claiming one process at once: exactly one gets it."""
         self.reap()
         with self._tx() as db:
-            row = db.execute(
-                "SELECT pid, app, state, priority, info, created, updated, owner FROM processes WHERE pid = ?",
-                (pid,),
-            ).fetchone()
+            row = db.execute(f"{_PROCESS} WHERE pid = ?", (pid,)).fetchone()
             if row is None:
-                raise UsageError(f"no process {pid} in the journal (see: llmos ps -a)")
-            rec = ProcRecord(*row[:4], json.loads(row[4]), *row[5:7], _owner(row[7]))
+                raise no_such_process(pid)
+            rec = _record(row)
             if rec.held_elsewhere:
-                raise UsageError(f"process {pid} is being run by another llmos (pid {rec.owner.pid}); "
-                                 "continue it there, or wait until it is done")
+                raise rec.held_error()
             db.execute("UPDATE processes SET owner = ? WHERE pid = ?", (json.dumps(owners.me().to_json()), pid))
         return rec
 
-    def last_conversation(self, apps: tuple[str, ...]) -> int | None:
-        """The pid of the process of one of ``apps`` that was written to last (its newest page)
-        and that no other running llmos holds, or None."""
-        marks = ", ".join("?" * len(apps))
+    def last_conversation(self, apps: tuple[str, ...] | None = None) -> int | None:
+        """The pid of the process (of one of ``apps``; None: of any app) that was written to
+        last (its newest page) and that no other running llmos holds, or None."""
+        where = f"WHERE r.app IN ({', '.join('?' * len(apps))})" if apps is not None else ""
         with self._tx(atomic=False) as db:
             pids = [r[0] for r in db.execute(
                 f"SELECT p.pid, max(p.created) AS last FROM pages p JOIN processes r ON r.pid = p.pid "
-                f"WHERE r.app IN ({marks}) GROUP BY p.pid ORDER BY last DESC, p.pid DESC", apps,
+                f"{where} GROUP BY p.pid ORDER BY last DESC, p.pid DESC", apps or (),
             )]
         held = {r.pid for r in self._records() if r.held_elsewhere}
         return next((pid for pid in pids if pid not in held), None)
@@ -753,6 +754,11 @@ def _answer(pages: list[Page]) -> Page | None:
     kernel note, such as memory pressure, may have been journalled after it began)."""
     last = next((p for p in reversed(pages) if p.origin in (Origin.ASSISTANT, Origin.USER)), None)
     return last if last is not None and last.origin is Origin.ASSISTANT else None
+
+
+def _record(row: tuple) -> ProcRecord:
+    """A row of ``_PROCESS`` as a record."""
+    return ProcRecord(*row[:4], json.loads(row[4]), *row[5:7], _owner(row[7]))
 
 
 def _owner(blob: str | None) -> Owner | None:

@@ -50,11 +50,12 @@ def _cell(value) -> Text:
 
 
 def ps(shell: Shell, args: list[str]) -> RenderableType:
+    from llmos.transcript import state_label
+
     table = _table("pid", "app", "state", "pri", "pages", "tok", "cpu")
     table.columns[2].min_width = 8
     for r in shell.kernel.ps():
-        state = f"{r['state']}, interrupted" if r["interrupted"] else r["state"]
-        table.add_row(str(r["pid"]), _cell(r["app"]), state, str(r["priority"]),
+        table.add_row(str(r["pid"]), _cell(r["app"]), state_label(r), str(r["priority"]),
                       f"{r['resident_pages']}/{r['swapped_pages']}", str(r["tokens_out"]), f"{r['cpu_s']:.1f}")
     table.caption = "pages: resident/swapped · tok: generated · cpu: seconds"
     return table
