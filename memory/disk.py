@@ -205,10 +205,13 @@ class Disk:
         where: dict[str, Any] | None = None,
         *,
         vector: np.ndarray | Sequence[float] | None = None,
+        contains: Sequence[str] = (),
     ) -> list[Hit]:
         """The ``k`` records nearest in meaning to ``text``, nearest first ([] when empty).
 
-        ``vector`` is ``text``'s embedding when the caller already has it.
+        ``vector`` is ``text``'s embedding when the caller already has it. ``contains``:
+        only records whose text holds one of these strings (chromadb's full-text index;
+        case-sensitive substrings).
         """
         if k <= 0:
             return []
@@ -221,6 +224,7 @@ class Disk:
                 query_embeddings=query,
                 n_results=k,
                 where=where,
+                where_document=_any_of(contains),
                 include=["documents", "metadatas", "distances"],
             )
         return [
@@ -339,3 +343,11 @@ def _forget_system(identifier: str) -> None:
         SharedSystemClient._identifier_to_refcount.pop(identifier, None)
     except (ImportError, AttributeError):
         pass
+
+
+def _any_of(strings: Sequence[str]) -> dict | None:
+    """A chromadb document filter: the text holds one of ``strings``."""
+    clauses = [{"$contains": s} for s in dict.fromkeys(strings) if s]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}

@@ -35,7 +35,6 @@ becomes a new untrusted FILE page with its path and line range as source.
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
@@ -44,37 +43,11 @@ from llmos.memory.disk import Disk
 from llmos.memory.embed import embed
 from llmos.memory.journal import Journal
 from llmos.memory.page import Origin, Page, Trust
+from llmos.memory.relevance import file_hits, salient_terms
 
 RRF_K = 60
 MAX_DISTANCE = 0.75
 """Cosine distance beyond which a vector hit is not relevant (similarity < 0.25)."""
-FILE_MAX_DISTANCE = 0.6
-
-STOPWORDS = frozenset("""
-a about above after again all also am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has
-have having he her here hers herself him himself his how i if in into is it its itself just
-me more most my myself no nor not now of off on once only or other our ours ourselves out over
-own same she should so some such than that the their theirs them themselves then there these
-they this those through to too under until up very was we were what when where which while who
-whom why will with would you your yours yourself yourselves tell know remember said say did
-please thanks thank ok okay yes get got one two
-""".split())
-_WORD = re.compile(r"[\w][\w.\-]*[\w]|\w", re.UNICODE)
-
-
-def salient_terms(text: str, limit: int = 24) -> list[str]:
-    """The words of a query worth an exact match: not stopwords, not single letters."""
-    seen, out = set(), []
-    for word in _WORD.findall(text):
-        key = word.lower()
-        if key in STOPWORDS or key in seen or (len(word) < 3 and not any(c.isdigit() for c in word)):
-            continue
-        seen.add(key)
-        out.append(word)
-        if len(out) >= limit:
-            break
-    return out
 
 
 def collection(pid: int) -> str:
@@ -244,12 +217,10 @@ class Swap:
         return pages
 
     def _file_pages(self, pid: int, query: str, k: int) -> list[Page]:
-        out = []
         # the query's embedding, when the vector search above made it: one embedding per fault
         vector = self._query[1] if self._query is not None and self._query[0] == query else None
-        for hit in self.disk.query("files", query, k, vector=vector):
-            if hit.distance > FILE_MAX_DISTANCE:
-                continue
+        out = []
+        for hit in file_hits(self.disk, query, k, vector=vector):
             m = hit.metadata
             source = f"{m.get('path', '?')}:{m.get('line_start', '?')}-{m.get('line_end', '?')}"
             out.append(Page(pid, Origin.FILE, hit.text, id=f"f{pid}-{hit.id[:14]}", seq=-1,
