@@ -42,7 +42,7 @@ from llmos.kernel.sched import Scheduler
 from llmos.memory.backing import LazySwap
 from llmos.memory.journal import DEAD_STATES, Journal, journal_path
 from llmos.memory.page import Origin, Page
-from llmos.memory.ram import AddressSpace, Event, Pager
+from llmos.memory.ram import FAULT_K, AddressSpace, Event, Pager
 
 DEFAULT_RESERVE = 512
 """Tokens of the context window kept free for the answer."""
@@ -314,7 +314,7 @@ class Kernel:
     async def turn(self, proc: Process, text: str, *, max_tokens: int = 512, temperature: float = 0.0,
                    sampling: Sampling | None = None, seed: int = 0, grammar: str | None = None,
                    stop: tuple[str, ...] = (), top_n: int = 0, result: Generation | None = None,
-                   cancel: threading.Event | None = None, fault_k: int = 6,
+                   cancel: threading.Event | None = None, fault_k: int = FAULT_K,
                    mode: str = "auto") -> AsyncIterator[Step]:
         """Take ``text`` as user input and stream the answer. See the module docstring.
 

@@ -615,6 +615,20 @@ class Journal:
         found = self._read_pages("id = ?", (page_id,))
         return found[0] if found else None
 
+    def pages_by_id(self, ids: list[str]) -> dict[str, Page]:
+        """Several pages in one read, by id (ids not in the journal are left out)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {p.id: p for p in self._read_pages(f"id IN ({marks})", tuple(ids))}
+
+    def pages_at(self, pid: int, seqs: list[int]) -> list[Page]:
+        """A process's pages at these positions (the turns around a hit)."""
+        if not seqs:
+            return []
+        marks = ",".join("?" * len(seqs))
+        return self._read_pages(f"pid = ? AND seq IN ({marks})", (pid, *seqs))
+
     def _read_pages(self, where: str, params: tuple) -> list[Page]:
         with self._tx(atomic=False) as db:
             rows = db.execute(

@@ -20,8 +20,9 @@ The policy, and why:
   evicted) *before* it leaves RAM. If the disk write fails, the page stays.
 - **Pinned pages** (the system prompt, device schemas) never leave.
 - **Page faults**: before each turn, ``fault(query)`` asks swap for the pages
-  most relevant to the new input and brings the best back, within a token
-  budget (half of RAM by default), in their original order. Recalled pages
+  most relevant to the new input (``FAULT_K`` at most, ranked as
+  ``recall.py`` says) and brings the best back, within a token budget
+  (``PAGE_IN_TOKENS``, at most half of RAM), in their original order. Recalled pages
   are the most recently used, so the next eviction takes other pages first.
   A fault may fill RAM up to 100 % for one turn: the eviction back under
   90 % happens after the answer, so the user does not wait for it.
@@ -47,7 +48,11 @@ WARN_AT = 0.75
 EVICT_AT = 0.90
 EVICT_TO = 0.60
 PAGE_IN_SHARE = 0.5
-"""The share of the RAM budget one page fault may fill."""
+"""The share of the RAM budget one page fault may fill at most."""
+FAULT_K = 10
+"""Pages one page fault returns at most (``llmos bench paging`` measured the choice)."""
+PAGE_IN_TOKENS = 600
+"""Tokens one page fault may bring in (within ``PAGE_IN_SHARE`` of a small RAM)."""
 CHUNK_TOKENS = 256
 """Inputs longer than this become several pages."""
 
@@ -284,7 +289,7 @@ class Pager:
             parts.append(text[start:end])
             start = end
         n = len(parts)
-        made = [Page(page.pid, page.origin, part, pinned=False, trust=page.trust,
+        made = [Page(page.pid, page.origin, part, pinned=False, trust=page.trust, created=page.created,
                      source=f"{page.source or page.origin.value} part {i + 1}/{n}")
                 for i, part in enumerate(parts)]
         made[0].id = page.id  # a page journalled before it was admitted is replaced, not doubled
@@ -354,7 +359,7 @@ class Pager:
 
     # -- page faults -------------------------------------------------------------------
 
-    def fault(self, space: AddressSpace, query: str, *, k: int = 8,
+    def fault(self, space: AddressSpace, query: str, *, k: int = FAULT_K,
               budget: int | None = None, exclude: frozenset[str] | set[str] = frozenset()) -> list[Page]:
         """Before a turn: bring the pages most relevant to ``query`` into RAM.
 
@@ -363,7 +368,7 @@ class Pager:
         page-in budget are left on disk. ``exclude``: ids that are no hit (the
         input being answered, journalled already, would find itself).
         """
-        budget = int(space.budget * PAGE_IN_SHARE) if budget is None else budget
+        budget = min(int(space.budget * PAGE_IN_SHARE), PAGE_IN_TOKENS) if budget is None else budget
         if not query.strip():
             return []
         with self.lock:

@@ -43,6 +43,7 @@ from llmos.memory.disk import Disk
 from llmos.memory.embed import embed
 from llmos.memory.journal import Journal
 from llmos.memory.page import Origin, Page, Trust
+from llmos.memory import recall
 from llmos.memory.relevance import file_hits, salient_terms
 
 RRF_K = 60
@@ -60,10 +61,11 @@ class Swap:
     """Journal + disk, as the pager's backing store."""
 
     def __init__(self, disk: Disk, journal: Journal, *, signal: str = "hybrid",
-                 search_files: bool = True) -> None:
+                 search_files: bool = True, steps: frozenset[str] = frozenset(recall.STEPS)) -> None:
         self.disk = disk
         self.journal = journal
         self.signal = signal  # "hybrid", "vector" or "lexical" (the benchmark compares them)
+        self.steps = steps  # the ranking steps of recall.py that run (the benchmark ablates them)
         self.search_files = search_files
         self._copies: dict[int, set[str]] = {}
         """Per pid, the resident pages that have a copy in swap (pending in the journal)."""
@@ -177,11 +179,24 @@ class Swap:
             self._vectors(fresh)
 
     def search(self, pid: int, query: str, k: int, resident: list[Page] = ()) -> list[Page]:
-        """Pages of ``pid`` most relevant to ``query``: swapped ones and resident ones ranked
-        together (a relevant page already in RAM is a hit without I/O), then
-        mounted-file excerpts if there is room."""
+        """Pages of ``pid`` most relevant to ``query``, best first: swapped ones and resident
+        ones ranked together (a relevant page already in RAM is a hit without I/O; the
+        ranking's steps are in ``recall.py``), and relevant mounted-file excerpts, which
+        may take up to half of the ``k`` places."""
         depth = max(k * 3, 20)
-        resident = list(resident)
+        by_id = {p.id: p for p in resident}
+        scores = recall.fuse(self._signals(pid, query, depth, list(resident)))
+        pages = self._resolve(pid, scores, by_id)
+        if "hops" in self.steps and self.signal != "vector":
+            self._hop(pid, query, scores, pages, by_id, depth)
+        if "neighbours" in self.steps:
+            self._neighbours(pid, scores, pages, by_id, k)
+        order = sorted(scores, key=scores.get, reverse=True)
+        files = self._file_pages(pid, query, max(1, k // 2)) if self.search_files else []
+        return [pages[i] for i in order[:k - len(files)]] + files
+
+    def _signals(self, pid: int, query: str, depth: int, resident: list[Page]) -> list[list[str]]:
+        """The vector and lexical rankings of the process's pages (page ids, best first)."""
         copies = self._copies.get(pid, set())
         rankings: list[list[str]] = []
         if self.signal in ("hybrid", "vector"):
@@ -196,25 +211,59 @@ class Swap:
                 scored += [(float(d), p.id) for d, p in zip(distances, resident)]
             rankings.append([i for d, i in sorted(scored) if d <= MAX_DISTANCE][:depth])
         if self.signal in ("hybrid", "lexical"):
-            terms = salient_terms(query)
-            if terms:
-                found = self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=depth)
-                rankings.append([page_id for page_id, _ in found])
-        scores: dict[str, float] = {}
-        for ranking in rankings:
-            for rank, page_id in enumerate(ranking):
-                scores[page_id] = scores.get(page_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        by_id = {p.id: p for p in resident}
-        pages = []
-        for page_id in sorted(scores, key=scores.get, reverse=True):
-            page = by_id.get(page_id) or self.journal.page(page_id)
-            if page is not None and not page.pinned and page.pid == pid:
-                pages.append(page)
-            if len(pages) >= k:
-                break
-        if self.search_files and len(pages) < k:
-            pages += self._file_pages(pid, query, k - len(pages))
+            rankings.append(self._lexical(pid, query, depth))
+        return rankings
+
+    def _lexical(self, pid: int, text: str, depth: int) -> list[str]:
+        terms = salient_terms(text)
+        if not terms:
+            return []
+        return [i for i, _ in self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=depth)]
+
+    def _resolve(self, pid: int, scores: dict[str, float], by_id: dict[str, Page]) -> dict[str, Page]:
+        """The pages behind ``scores``' ids (one journal read for the swapped ones); ids that
+        are pinned or another process's are dropped from ``scores``."""
+        pages = {i: by_id[i] for i in scores if i in by_id}
+        pages.update(self.journal.pages_by_id([i for i in scores if i not in by_id]))
+        for page_id in list(scores):
+            page = pages.get(page_id)
+            if page is None or page.pinned or page.pid != pid:
+                scores.pop(page_id)
+                pages.pop(page_id, None)
         return pages
+
+    def _hop(self, pid: int, query: str, scores: dict[str, float], pages: dict[str, Page],
+             by_id: dict[str, Page], depth: int) -> None:
+        """Second hop: names the best hits add to the question, searched for once more."""
+        best = sorted(scores, key=scores.get, reverse=True)[:3]
+        names = recall.new_names(query, [pages[i].text for i in best])
+        if not names:
+            return
+        found = self._lexical(pid, " ".join(names), depth)
+        extra = {i: recall.HOP_SHARE * s for i, s in recall.fuse([found]).items()}
+        for page_id, page in self._resolve(pid, extra, by_id).items():
+            pages.setdefault(page_id, page)
+            scores[page_id] = scores.get(page_id, 0.0) + extra[page_id]
+
+    def _neighbours(self, pid: int, scores: dict[str, float], pages: dict[str, Page],
+                    by_id: dict[str, Page], k: int) -> None:
+        """The turns next to the best hits rank just below them (kernel notes, such as
+        memory pressure, between two turns are stepped over)."""
+        best = sorted(scores, key=scores.get, reverse=True)[:recall.LENDERS]
+        wanted = {pages[i].seq + d for i in best for d in (-2, -1, 1, 2)}
+        at = {p.seq: p for p in by_id.values() if p.pid == pid}
+        near = {s: at[s] for s in wanted if s in at}
+        near.update({p.seq: p for p in self.journal.pages_at(pid, [s for s in wanted if s not in at])})
+        turns = {s: by_id.get(p.id, p) for s, p in near.items()
+                 if not p.pinned and p.origin in (Origin.USER, Origin.ASSISTANT)}
+        for lender in best:
+            seq = pages[lender].seq
+            for step in (-1, 1):
+                page = turns.get(seq + step) or (turns.get(seq + 2 * step) if seq + step not in turns else None)
+                if page is None:
+                    continue
+                pages.setdefault(page.id, page)
+                scores[page.id] = max(scores.get(page.id, 0.0), recall.NEIGHBOUR_SHARE * scores[lender])
 
     def _file_pages(self, pid: int, query: str, k: int) -> list[Page]:
         # the query's embedding, when the vector search above made it: one embedding per fault
