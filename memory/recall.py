@@ -10,8 +10,8 @@ each switchable for that measurement (``--without STEP``):
    numbers need), interleaved by best rank (``fuse``).
 2. ``neighbours``: the turn next to a hit often holds the answer (the user
    asks, the assistant's reply has the figure; the user says "guess what?",
-   the next line says what). Each strong hit lends its neighbours a share of
-   its score.
+   the next line says what). The turns next to the ``LENDERS`` best hits rank
+   just below them.
 3. ``hops``: a question may name a thing by its relation ("my sister's dog")
    while the detail was said later by the thing's name ("Pixel is part border
    collie"). Names that the best hits add to the question (capitalised words
@@ -41,6 +41,15 @@ HOP_SHARE = 0.6
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
 
 
+def rrf(rankings: list[list[str]]) -> dict[str, float]:
+    """Reciprocal-rank fusion: each ranking adds 1 / (RRF_K + rank) to a page's score."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, page_id in enumerate(ranking):
+            scores[page_id] = scores.get(page_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return scores
+
+
 def fuse(rankings: list[list[str]]) -> dict[str, float]:
     """Interleave the rankings: a page scores by its best rank in any of them, ties broken by
     reciprocal-rank fusion (RRF). So the fused top k always holds the top k/2 of each signal,
@@ -48,13 +57,11 @@ def fuse(rankings: list[list[str]]) -> dict[str, float]:
     a paraphrase the embedding misses) cannot push the other one's best hits out, as it
     can in plain RRF, which scored below its better half (vector) on paraphrases: 0.73
     against 0.88 with interleaving, on a development set it was not tuned on."""
-    rrf: dict[str, float] = {}
     best: dict[str, int] = {}
     for ranking in rankings:
         for rank, page_id in enumerate(ranking):
-            rrf[page_id] = rrf.get(page_id, 0.0) + 1.0 / (RRF_K + rank + 1)
             best[page_id] = min(best.get(page_id, rank), rank)
-    return {i: 1.0 / (RRF_K + best[i] + 1) + TIE * rrf[i] for i in rrf}
+    return {i: 1.0 / (RRF_K + best[i] + 1) + TIE * s for i, s in rrf(rankings).items()}
 
 
 def new_names(query: str, texts: list[str], limit: int = 4) -> list[str]:

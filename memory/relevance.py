@@ -13,7 +13,7 @@ hand-written emails, invoices, notes and leases):
 - one within ``FILE_LEXICAL_DISTANCE`` (0.9) is relevant when it also holds a
   salient word of the question (a name, a number, a content word).
 
-Against the old rule (distance <= 0.6 alone) it refuses 2 % of the
+Against the old rule (distance <= 0.6 alone) it refuses 3 % of the
 answerable questions instead of 38 %; 1 of 20 unrelated questions gets an
 excerpt. Excerpts that hold a salient word are also searched for directly
 (chromadb's full-text filter), so an id or a surname the embedding ranks low

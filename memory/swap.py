@@ -24,9 +24,10 @@ Finding pages for a fault is hybrid, because neither signal alone is enough:
 - **lexical** (the journal's SQLite FTS5 index, BM25) finds exact names,
   numbers and ids, but misses paraphrases.
 
-The two rankings are fused with reciprocal rank fusion (RRF, k=60), which
-needs no score calibration between them. ``llmos bench paging`` measures
-each signal alone and fused (``--signal``). Vector hits further than
+The two rankings are interleaved by best rank (``recall.fuse``; the steps
+after it are in ``recall.py``), which needs no score calibration between
+them. ``llmos bench paging`` measures each signal alone and fused
+(``--signal``) and each later step (``--without``). Vector hits further than
 ``MAX_DISTANCE`` are dropped, so an unrelated turn does not drag old pages in.
 
 Mounted files are searched too (the ``files`` collection); a file excerpt
@@ -46,7 +47,6 @@ from llmos.memory.page import Origin, Page, Trust
 from llmos.memory import recall
 from llmos.memory.relevance import file_hits, salient_terms
 
-RRF_K = 60
 MAX_DISTANCE = 0.75
 """Cosine distance beyond which a vector hit is not relevant (similarity < 0.25)."""
 
@@ -190,7 +190,7 @@ class Swap:
         if "hops" in self.steps and self.signal != "vector":
             self._hop(pid, query, scores, pages, by_id, depth)
         if "neighbours" in self.steps:
-            self._neighbours(pid, scores, pages, by_id, k)
+            self._neighbours(pid, scores, pages, by_id)
         order = sorted(scores, key=scores.get, reverse=True)
         files = self._file_pages(pid, query, max(1, k // 2)) if self.search_files else []
         return [pages[i] for i in order[:k - len(files)]] + files
@@ -246,7 +246,7 @@ class Swap:
             scores[page_id] = scores.get(page_id, 0.0) + extra[page_id]
 
     def _neighbours(self, pid: int, scores: dict[str, float], pages: dict[str, Page],
-                    by_id: dict[str, Page], k: int) -> None:
+                    by_id: dict[str, Page]) -> None:
         """The turns next to the best hits rank just below them (kernel notes, such as
         memory pressure, between two turns are stepped over)."""
         best = sorted(scores, key=scores.get, reverse=True)[:recall.LENDERS]
@@ -259,7 +259,7 @@ class Swap:
         for lender in best:
             seq = pages[lender].seq
             for step in (-1, 1):
-                page = turns.get(seq + step) or (turns.get(seq + 2 * step) if seq + step not in turns else None)
+                page = turns.get(seq + step) or turns.get(seq + 2 * step)
                 if page is None:
                     continue
                 pages.setdefault(page.id, page)

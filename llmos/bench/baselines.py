@@ -18,6 +18,7 @@ import numpy as np
 
 from llmos.memory.embed import embed
 from llmos.memory.journal import fts_query
+from llmos.memory.recall import rrf
 
 NAMES = ("bm25", "vector", "rrf", "recency")
 
@@ -42,9 +43,6 @@ class Baselines:
         qvec = embed([question])[0] if qvec is None else qvec
         order = np.argsort(-(self.vectors @ qvec), kind="stable")[:depth]
         vector = [self.ids[i] for i in order]
-        scores: dict[str, float] = {}
-        for ranking in (bm25, vector):
-            for rank, turn in enumerate(ranking):
-                scores[turn] = scores.get(turn, 0.0) + 1.0 / (60 + rank + 1)
-        rrf = sorted(scores, key=lambda t: -scores[t])[:depth]
-        return {"bm25": bm25, "vector": vector, "rrf": rrf, "recency": self.ids[::-1][:depth]}
+        scores = rrf([bm25, vector])
+        fused = sorted(scores, key=lambda t: -scores[t])[:depth]
+        return {"bm25": bm25, "vector": vector, "rrf": fused, "recency": self.ids[::-1][:depth]}

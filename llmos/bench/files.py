@@ -4,7 +4,7 @@ and leave the disk alone when it does not?
 Protocol: each case of ``data/files.jsonl`` (hand-written for llmos: emails,
 invoices, notes, a lease, a CSV ... with questions phrased as people type
 them) is written to a temp folder and mounted with the real ``mount``; each
-question then runs the page fault's file search (``swap.file_hits``), and the
+question then runs the page fault's file search (``relevance.file_hits``), and the
 folder is unmounted. An answerable question is **found** when an excerpt that
 holds its answer comes back, **refused** when nothing comes back; an
 unanswerable one (``near``: about the file's subject, the file lacks the
@@ -47,7 +47,7 @@ def run(cases: list[dict], k: int = 4) -> dict:
     from llmos.memory.disk import Disk
     from llmos.memory.embed import embed
     from llmos.memory.fs import mount, unmount
-    from llmos.memory.swap import file_hits
+    from llmos.memory.relevance import file_hits
 
     rules = {"llmos": lambda disk, q, v: file_hits(disk, q, k, vector=v),
              "old": lambda disk, q, v: _old_rule(disk, q, k, v)}
