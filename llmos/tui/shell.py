@@ -420,11 +420,13 @@ class Shell(Screen):
 
     async def on_turn_ended(self, message: TurnEnded) -> None:
         answer, result, error = message.answer, message.result, message.error
-        await answer.finish()
-        if answer.background:
-            self.background.pop(answer.pid, None)
-        else:
-            self.generating = False
+        try:
+            await answer.finish()
+        finally:  # whatever drawing the answer's end did, the shell takes input again
+            if answer.background:
+                self.background.pop(answer.pid, None)
+            else:
+                self.generating = False
         self.query_one(CpuPanel).turn_ended(result.tok_per_s)
         if error is not None:
             text = str(error) if isinstance(error, LlmosError) else f"{type(error).__name__}: {error}"

@@ -34,14 +34,27 @@ def kernel(tiny_cpu):
     k.close()
 
 
-async def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+async def wait_for(predicate, timeout: float = 30.0, what: str = "condition", app=None) -> None:
     """Poll without pilot.pause(): pause() waits for the process to be idle, which it
-    never is while the model generates."""
+    never is while the model generates. With ``app``, a timeout says what the shell was
+    doing (a wait that times out on another machine is otherwise a riddle)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            state = f"; {shell_state(app)}" if app is not None else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{state}")
         await asyncio.sleep(0.02)
+
+
+def shell_state(app) -> str:
+    """The shell's state in one line: the screen on top, what keeps it busy, each process's
+    state, the answer so far, and the journal's last lines."""
+    shell = app.shell
+    procs = ", ".join(f"{p.pid} {p.app} {p.state.value}" for p in shell.kernel.procs.values())
+    answers = [m.text for m in shell.conversation.messages(AnswerMessage)]
+    logs = [line["message"] for line in shell.kernel.journal.dmesg(5)]
+    return (f"screen {type(app.screen).__name__}, generating {shell.generating}, handling {shell.handling}, "
+            f"background {list(shell.background)}; procs: {procs}; last answer {answers[-1:]!r}; dmesg {logs!r}")
 
 
 async def send(pilot, text: str) -> None:

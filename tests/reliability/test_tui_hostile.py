@@ -123,14 +123,14 @@ async def test_hostile_text_everywhere_in_the_shell_is_shown_never_obeyed(kernel
     async with app.run_test(size=(150, 60)) as pilot:
         shell = app.shell
         await send(pilot, f"say {TYPED}")  # a real turn of the tiny model, on hostile input
-        await wait_for(lambda: not shell.busy, 60, "the answer")
+        await wait_for(lambda: not shell.busy, 60, "the answer", app)
         for name, fail in (("hostile", False), ("hostile", True), (f"ghost{HOSTILE}", False)):
             device.fail = fail  # device output, a device error, a hostile device name: notices + panel
             await asyncio.to_thread(asyncio.run, kernel.dispatch(proc, syscall.Call(name, {}, "")))
         await wait_for(lambda: app.screen.query_one(DevicesPanel).total == 3, 10, "the device events")
         for command in ("/ps", "/dmesg", "/free", f"/mount {folder}", f"/mount /nowhere/{word}"):
             await send(pilot, command)
-            await wait_for(lambda: not shell.busy, 120, command)
+            await wait_for(lambda: not shell.busy, 120, command, app)
         shell.prompt.load_text(f"pasted {TYPED}")  # the input line, before it is sent
         await pilot.pause()
 
