@@ -71,6 +71,12 @@ def models_dir() -> Path:
     return path
 
 
+def pulled_dir() -> Path:
+    """Where ``llmos model pull`` keeps what it fetched: ``<repo owner>--<repo name>/<file>.gguf``.
+    Only verified files get their final name here (``kernel/hub.py``)."""
+    return models_dir() / "pulled"
+
+
 def qwen_path() -> Path:
     return models_dir() / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
