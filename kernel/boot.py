@@ -31,12 +31,10 @@ from llmos.kernel.cpu import CPU
 from llmos.kernel.llama import LlamaCPU
 
 
-def needs_join(name: str | None) -> bool:
-    """True when resolving ``name`` will join the default model's parts (a few seconds)."""
-    if models.effective_name(name) != "qwen":
-        return False
-    path = models.qwen_path()
-    return not path.is_file() or path.stat().st_size != models.QWEN_SIZE
+def needs_join(name: str | None) -> models.ModelSpec | None:
+    """The shipped model whose parts resolving ``name`` will join first (seconds), or None."""
+    spec = models.KNOWN.get(models.effective_name(name))
+    return spec if spec is not None and spec.sha256 and not models.is_joined(spec) else None
 
 
 def resolve_model(name: str | None, *, quiet: bool = False, progress=None):
@@ -44,26 +42,27 @@ def resolve_model(name: str | None, *, quiet: bool = False, progress=None):
     None when remote CPUs are configured: the server runs its own model, nothing is joined."""
     if cpu_urls():
         return None
-    if progress is not None or not needs_join(name):
+    spec = needs_join(name)
+    if progress is not None or spec is None:
         return models.resolve(name, progress=progress)
     if quiet or not sys.stderr.isatty():
-        return models.resolve(name, progress=_plain_progress() if not quiet else None)
+        return models.resolve(name, progress=_plain_progress(spec.name) if not quiet else None)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("joining and verifying the default model"), BarColumn(),
+    with Progress(TextColumn(f"joining and verifying the {spec.name} model"), BarColumn(),
                   DownloadColumn(), TimeRemainingColumn(), transient=True) as bar:
-        task = bar.add_task("join", total=models.QWEN_SIZE)
+        task = bar.add_task("join", total=spec.size)
         return models.resolve(name, progress=lambda done, total: bar.update(task, completed=done))
 
 
-def _plain_progress():
+def _plain_progress(name: str):
     """For a stderr that is not a terminal: one line at start and one at the end."""
     state = {"started": False}
 
     def progress(done: int, total: int) -> None:
         if not state["started"]:
             state["started"] = True
-            print(f"llmos: first use: joining and verifying the default model ({total:,} bytes)...",
+            print(f"llmos: first use: joining and verifying the {name} model ({total:,} bytes)...",
                   file=sys.stderr, flush=True)
         if done == total:
             print("llmos: model verified (sha256 ok)", file=sys.stderr, flush=True)

