@@ -9,7 +9,12 @@
 - ``decode.py``   one generation in progress (sampling, stop strings, UTF-8, loops)
 - ``sampling.py`` sampling parameters, each model's recommended ones, the loop guard
 - ``boot.py``     from ``--model`` / ``--cpu-url`` to running CPU cores
-- ``models.py``   the models llmos knows; joining and verifying their weights
+- ``models.py``   the models llmos ships; joining and verifying their weights
+- ``hub.py``      ``llmos model pull``: one GGUF from the Hugging Face Hub, resumable, verified
+- ``catalog.py``  GGUFs already on the machine: pulled, Hugging Face cache, LM Studio, Ollama, folders
+- ``ggufinfo.py`` what a GGUF says about itself (quant, context, tools), read without loading it
+- ``settings.py`` per-model settings: config.toml's ``[models.NAME]``
+- ``hotswap.py``  switching the CPU while processes live (``/model NAME``)
 - ``proc.py``     processes and their states
 - ``sched.py``    the scheduler: quanta, preemption, context switches, batched rounds
 - ``hibernate.py`` the pinned prefix's KV state saved across restarts

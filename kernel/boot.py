@@ -37,11 +37,32 @@ def needs_join(name: str | None) -> models.ModelSpec | None:
     return spec if spec is not None and spec.sha256 and not models.is_joined(spec) else None
 
 
+def find_model(name: str | None):
+    """The GGUF of a model ``llmos model list`` found on this machine (pulled, the Hugging Face
+    cache, LM Studio, Ollama, config folders: ``kernel/catalog.py``) called ``name``, or None
+    for a shipped name or a path."""
+    from pathlib import Path
+
+    from llmos.kernel import catalog
+
+    label = models.effective_name(name)
+    if label in models.KNOWN or Path(label).expanduser().exists():
+        return None
+    found = catalog.lookup(label)
+    if found is None:
+        return None
+    models.check_gguf(found.path)
+    return found.path
+
+
 def resolve_model(name: str | None, *, quiet: bool = False, progress=None):
     """The model's path, joining the default model's parts on first use (with a progress bar).
     None when remote CPUs are configured: the server runs its own model, nothing is joined."""
     if cpu_urls():
         return None
+    found = find_model(name)
+    if found is not None:
+        return found
     spec = needs_join(name)
     if progress is not None or spec is None:
         return models.resolve(name, progress=progress)
@@ -127,7 +148,27 @@ def load_remote(urls: list[str], *, n_ctx: int | None = None, timeout: float | N
                       for u in urls[1:]]
 
 
-def load_cores(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = False,
+DEFAULT_CTX = 4096
+"""The context window when neither ``--ctx`` nor the model's settings give one."""
+
+
+def load_llama(name: str | None = None, *, n_ctx: int | None = None, quiet: bool = False,
+               progress=None) -> LlamaCPU:
+    """The embedded CPU for ``--model`` ``name``, with the model's settings from config.toml
+    (``kernel/settings.py``); an explicit ``n_ctx`` (``--ctx``) wins over the settings'."""
+    from llmos.kernel.sampling import FALLBACK
+    from llmos.kernel.settings import for_model
+
+    label = models.effective_name(name)
+    conf = for_model(label)
+    path = resolve_model(name, quiet=quiet, progress=progress)
+    base = conf.sampling(FALLBACK) if any(getattr(conf, k) is not None for k in ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")) else None
+    return LlamaCPU(path, n_ctx=n_ctx or conf.context or DEFAULT_CTX, n_threads=conf.threads,
+                    name=label if label in models.KNOWN else None, n_gpu_layers=conf.n_gpu_layers or 0,
+                    chat_template=conf.template(), sampling=base)
+
+
+def load_cores(name: str | None = None, *, n_ctx: int | None = None, quiet: bool = False,
                progress=None, urls: list[str] | None = None, timeout: float | None = None,
                disk: bool = True) -> list[CPU]:
     """Boot the CPU cores: the embedded model, or one ``RemoteCPU`` per configured server
@@ -139,9 +180,7 @@ def load_cores(name: str | None = None, *, n_ctx: int = 4096, quiet: bool = Fals
     remote = cpu_urls(urls)
     if remote:
         return load_remote(remote, n_ctx=n_ctx, timeout=timeout)
-    path = resolve_model(name, quiet=quiet, progress=progress)
-    label = models.effective_name(name)
-    return [LlamaCPU(path, n_ctx=n_ctx, name=label if label in models.KNOWN else None)]
+    return [load_llama(name, n_ctx=n_ctx, quiet=quiet, progress=progress)]
 
 
 def load_cpu(name: str | None = None, **kwargs) -> CPU:

@@ -74,6 +74,10 @@ class Dispatcher:
         self._grammars: dict[tuple, tuple[str, str | None]] = {}
         """(grants, forced) -> (grammar, lazy trigger): built once per set of grants."""
 
+    def forget_grammars(self) -> None:
+        """The CPU changed (``kernel/hotswap.py``): grammars are rebuilt in its call format."""
+        self._grammars.clear()
+
     @property
     def format(self) -> toolcall.Format:
         """The tool-call format of core 0, whose template every core shares."""

@@ -57,27 +57,19 @@ class Kernel:
                  disk_url: str | None = None, quantum: int = 32, policy: str = "rr",
                  signal: str = "hybrid", lock: bool = True, devices=None, batch: int = 4,
                  approver: Callable[[Approval], Awaitable[bool]] | None = None) -> None:
-        self.cpus: list[CPU] = list(cpu) if isinstance(cpu, (list, tuple)) else [cpu]
-        if not self.cpus:
-            raise UsageError("a kernel needs at least one CPU")
-        cpu = self.cpu = self.cpus[0]
-        """Core 0, whose tokenizer and template every core shares."""
-        n_ctx = min(c.n_ctx for c in self.cpus)
-        self.reserve = min(reserve, n_ctx // 4)
-        self.ram = min(ram or n_ctx - self.reserve, n_ctx - self.reserve)
-        if self.ram < 128:
-            raise UsageError(f"RAM of {self.ram} tokens is too small to run a process (minimum 128)")
+        self._asked = (ram, reserve, dict(quantum=quantum, policy=policy, batch=batch))
+        """What the caller asked for, applied again to the CPUs of a switch (``use_cpus``)."""
+        self.saved_states: dict = {}
+        """KV snapshot stores of the models this kernel ran before, by model (``kernel/hotswap.py``)."""
+        self.listeners: list[Callable[[str, dict], None]] = []
+        self.use_cpus(list(cpu) if isinstance(cpu, (list, tuple)) else [cpu])
         if journal is None:
             journal = Journal(journal_path())
             if lock:
                 journal.acquire_lock()
         self.journal = journal
         self.backing = LazySwap(journal, disk_path, disk_url, signal)
-        self.listeners: list[Callable[[str, dict], None]] = []
         self.pager = Pager(self._encode, self.backing, on_event=self._pager_event)
-        self.cores = [Scheduler(c, quantum=quantum, policy=policy, on_switch=self._switched, batch=batch)
-                      for c in self.cpus]
-        self.sched = self.cores[0]
         self.procs: dict[int, Process] = {}
         self.traps = Traps()
         self.devices = devices
@@ -86,10 +78,34 @@ class Kernel:
         """Asked before a risky device call; None: risky calls are refused (nobody to ask)."""
         self.syscalls = Dispatcher(self)
         """System-call dispatch, and how processes are taught their devices."""
-        self._gen_prompt = cpu.tokenize(cpu.generation_prompt())
         self._warmed = False
         self.warm = None
         """Future of the boot-time prefix warm-up ("restored", "saved" or "none")."""
+
+    def use_cpus(self, cpus: list[CPU]) -> None:
+        """Make ``cpus`` the cores: RAM from their context, one scheduler each. At boot, and
+        when the CPU is switched while processes live (``switch_cpu``, ``kernel/hotswap.py``)."""
+        if not cpus:
+            raise UsageError("a kernel needs at least one CPU")
+        ram, reserve, sched_args = self._asked
+        n_ctx = min(c.n_ctx for c in cpus)
+        new_reserve = min(reserve, n_ctx // 4)
+        new_ram = min(ram or n_ctx - new_reserve, n_ctx - new_reserve)
+        if new_ram < 128:
+            raise UsageError(f"RAM of {new_ram} tokens is too small to run a process (minimum 128)")
+        self.cpus, self.reserve, self.ram = cpus, new_reserve, new_ram
+        self.cpu = cpus[0]
+        """Core 0, whose tokenizer and template every core shares."""
+        self.cores = [Scheduler(c, on_switch=self._switched, **sched_args) for c in cpus]
+        self.sched = self.cores[0]
+        self._gen_prompt = self.cpu.tokenize(self.cpu.generation_prompt())
+
+    def switch_cpu(self, cpus: CPU | Sequence[CPU]) -> None:
+        """Run every process on ``cpus`` from now on, keeping their pages (``kernel/hotswap.py``).
+        UsageError while a process is answering."""
+        from llmos.kernel import hotswap
+
+        hotswap.switch(self, list(cpus) if isinstance(cpus, (list, tuple)) else [cpus])
 
     @classmethod
     def in_folder(cls, cpu: CPU | Sequence[CPU], folder: Path, **kwargs) -> Kernel:
@@ -140,7 +156,7 @@ class Kernel:
         proc = Process(pid, app, AddressSpace(pid, budget), priority=priority, grants=set(grants or ()),
                        core=self._place())
         self.procs[pid] = proc
-        self._save(proc)
+        self.save(proc)
         if proc.grants and self.devices is not None:
             system = (system or "") + self.syscalls.section(proc)
         if system:
@@ -197,11 +213,12 @@ class Kernel:
         for key in ("tokens_in", "tokens_out", "switches"):
             setattr(proc, key, int(rec.info.get(key, 0)))
         proc.cpu_s = float(rec.info.get("cpu_s", 0.0))
+        proc.model = str(rec.info.get("model", ""))
         proc.interrupted = bool(rec.info.get("interrupted"))
         pages = self.journal.pages(rec.pid)
         self.pager.restore(proc.space, pages)
         self.procs[proc.pid] = proc
-        self._save(proc)
+        self.save(proc)
         self.journal.log("info", f"restored pid {proc.pid} ({proc.app}): {len(pages)} pages"
                                  + (", its last answer was interrupted" if proc.interrupted else ""), pid=proc.pid)
         return proc
@@ -216,13 +233,13 @@ class Kernel:
                 load[p.core] += 1
         return load.index(min(load))
 
-    def _save(self, proc: Process) -> None:
+    def save(self, proc: Process) -> None:
         self.journal.save_process(proc.pid, proc.app, proc.state.value, proc.priority, proc.info())
 
     def set_state(self, proc: Process, state: ProcState, why: str = "") -> None:
         proc.state = state
         proc.blocked_on = why if state is ProcState.BLOCKED else ""
-        self._save(proc)
+        self.save(proc)
         self.emit("state", pid=proc.pid, state=state.value)
 
     def kill(self, pid: int) -> Process:
@@ -248,7 +265,7 @@ class Kernel:
             raise UsageError(f"no running process with pid {pid} (see: llmos ps)")
         proc.priority = priority
         self.cores[proc.core].renice(pid, priority)
-        self._save(proc)
+        self.save(proc)
         self.emit("state", pid=pid, state=proc.state.value)
         return proc
 
@@ -301,7 +318,7 @@ class Kernel:
         if not new:
             return set()
         proc.grants |= new
-        self._save(proc)
+        self.save(proc)
         self.pager.admit(proc.space, Page(proc.pid, Origin.SYSTEM, self.syscalls.section(proc).lstrip("\n"),
                                           pinned=True, source="grant"))
         self.journal.log("info", f"pid {proc.pid}: granted {', '.join(sorted(new))}", pid=proc.pid)
@@ -471,6 +488,7 @@ class Kernel:
             proc.tokens_in = in_before + result.prompt_tokens - result.reused_tokens
             proc.tokens_out = out_before + len(result.tokens)
             proc.cpu_s += time.perf_counter() - started if not result.decode_s else result.prefill_s + result.decode_s
+            proc.model = self.cores[proc.core].cpu.name
             answer.text = finish(result) if finish is not None else result.text
             if result.stop_reason in ("interrupted", "loop"):
                 answer.source = result.stop_reason
@@ -504,7 +522,7 @@ class Kernel:
             sched.close()
         for proc in self.procs.values():
             if proc.alive:
-                self._save(proc)
+                self.save(proc)
         self.journal.close()
 
 

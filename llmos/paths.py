@@ -6,7 +6,7 @@ XDG places as platformdirs gives them on each OS. ``LLMOS_HOME`` overrides both:
 with it set, config is ``$LLMOS_HOME/config.toml`` and data is
 ``$LLMOS_HOME/data``. Tests always set it to a temp dir.
 
-Base layer: stdlib and platformdirs only.
+Base layer: stdlib, platformdirs and tomlkit only.
 """
 
 from __future__ import annotations
@@ -59,6 +59,32 @@ def load_config() -> dict:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read config {path}: {exc}") from None
+
+
+def set_config(table: str, key: str, value) -> Path:
+    """Set ``[table] key = value`` in config.toml, keeping the rest of the file as the user
+    wrote it (comments, order: tomlkit edits the document, it does not re-serialise a dict).
+    Written to a temporary file and renamed, so a crash never leaves half a config."""
+    import tomlkit
+
+    path = config_file()
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+        raise UsageError(f"cannot read config {path}: {exc}") from None
+    section = doc.get(table)
+    if section is None:
+        section = doc[table] = tomlkit.table()
+    elif not isinstance(section, dict):
+        raise UsageError(f"config {path}: {table} is not a table")
+    section[key] = value
+    tmp = path.with_suffix(".toml.tmp")
+    try:
+        tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write config {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def configured_disk_url() -> str | None:

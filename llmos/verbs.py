@@ -60,9 +60,11 @@ def cmd_ps(args: argparse.Namespace) -> int:
               "pri": r["priority"], "core": r.get("core", ""),
               "pages": f"{r.get('resident_pages', 0)}/{r.get('swapped_pages', 0)}",
               "tok": r.get("tokens_out", ""), "cpu s": r.get("cpu_s", ""), "sw": r.get("switches", ""),
-              "faults": r.get("page_faults", ""), "blocked": r.get("blocked_on", "")} for r in rows]
+              "faults": r.get("page_faults", ""), "model": r.get("model", ""),
+              "blocked": r.get("blocked_on", "")} for r in rows]
     _print(shown, False, ["pid", "app", "state", "pri", "core", "pages", "tok", "cpu s", "sw", "faults",
-                          "blocked"], "processes (pages: resident/swapped, tok: generated)",
+                          "model", "blocked"],
+           "processes (pages: resident/swapped, tok: generated, model: of the last answer)",
            whole=("pid", "app", "state"))
     return 0
 

@@ -257,6 +257,19 @@ class Pager:
             space.next_seq = max((p.seq for p in pages), default=-1) + 1
             self.balance(space)
 
+    def recount(self, space: AddressSpace) -> list[Page]:
+        """Count ``space``'s pages again: the encoder changed (another model's tokenizer and
+        template). Resident pages are encoded now, swapped ones when they come back; then
+        pressure is handled as after any admit. Returns the pages that were evicted."""
+        with self.lock:
+            space.resident_tokens = 0
+            for page in space.pages:
+                page.tokens = None
+                if page.resident:
+                    self._load(space, page)
+            space.warned = False
+            return self.balance(space)
+
     def place(self, space: AddressSpace, page: Page) -> None:
         """Put one page into RAM at its own ``seq`` (no splitting): an answer that was
         journalled while it streamed and is complete now."""

@@ -64,7 +64,7 @@ class LlmosApp(App[None]):
     ]
 
     def __init__(self, kernel=None, proc: Process | None = None, *, model: str | None = None,
-                 ctx: int = 4096, max_tokens: int | None = None) -> None:
+                 ctx: int | None = None, max_tokens: int | None = None) -> None:
         super().__init__()
         self.kernel = kernel
         self.proc = proc
@@ -83,7 +83,8 @@ class LlmosApp(App[None]):
         else:
             from llmos.kernel import models
 
-            self.push_screen(BootScreen(f"{models.effective_name(self.model)} (context {self.ctx:,} tokens)"))
+            ctx = f" (context {self.ctx:,} tokens)" if self.ctx else ""
+            self.push_screen(BootScreen(f"{models.effective_name(self.model)}{ctx}"))
             self._boot()
 
     @work(thread=True, exit_on_error=False)

@@ -52,12 +52,13 @@ def _cell(value) -> Text:
 def ps(shell: Shell, args: list[str]) -> RenderableType:
     from llmos.transcript import state_label
 
-    table = _table("pid", "app", "state", "pri", "pages", "tok", "cpu")
+    table = _table("pid", "app", "state", "pri", "pages", "tok", "cpu", "model")
     table.columns[2].min_width = 8
     for r in shell.kernel.ps():
         table.add_row(str(r["pid"]), _cell(r["app"]), state_label(r), str(r["priority"]),
-                      f"{r['resident_pages']}/{r['swapped_pages']}", str(r["tokens_out"]), f"{r['cpu_s']:.1f}")
-    table.caption = "pages: resident/swapped · tok: generated · cpu: seconds"
+                      f"{r['resident_pages']}/{r['swapped_pages']}", str(r["tokens_out"]), f"{r['cpu_s']:.1f}",
+                      _cell(r.get("model", "")))
+    table.caption = "pages: resident/swapped · tok: generated · cpu: seconds · model: of the last answer"
     return table
 
 
@@ -186,7 +187,11 @@ def grant(shell: Shell, args: list[str]) -> RenderableType:
             + (f"; each call of {', '.join(asks)} waits for your approval" if asks else ""))
 
 
-def model(shell: Shell, args: list[str]) -> RenderableType:
+def model(shell: Shell, args: list[str]) -> RenderableType | Awaitable[None]:
+    if len(args) > 1:
+        raise UsageError("usage: /model [NAME] (names: llmos model list)")
+    if args:
+        return switch_model(shell, args[0])
     info = shell.kernel.cpu.info()
     w, r = info.get("weights", {}), info.get("runtime", {})
     table = _table("", "", title="A model is two files: the weights, and the program that runs them")
@@ -200,6 +205,37 @@ def model(shell: Shell, args: list[str]) -> RenderableType:
         table.add_row("", f"context {r.get('context_window', shell.kernel.cpu.n_ctx):,} tokens · "
                           f"{r.get('threads', '?')} threads")
     return table
+
+
+async def switch_model(shell: Shell, name: str) -> None:
+    """``/model NAME``: load NAME, then move every process onto it (``kernel/hotswap.py``).
+    Loading comes first, so a model that fails to load leaves the old one running."""
+    import asyncio
+
+    from llmos.kernel.boot import cpu_urls, load_cores
+    from llmos.kernel.sampling import choose
+
+    kernel = shell.kernel
+    if cpu_urls():
+        raise UsageError("the CPU is a server (--cpu-url / [cpu] url): its model is chosen there")
+    if shell.generating or shell.background:
+        raise UsageError("an answer is being generated: wait for it or interrupt it (Ctrl+C), then /model")
+    before = {p.pid: p.space.resident_tokens for p in kernel.procs.values() if p.alive}
+    old = kernel.cpu.name
+    await shell.system(f"/model {name}: loading...")
+    cores = await asyncio.to_thread(load_cores, name, n_ctx=getattr(shell.app, "ctx", None), quiet=True, disk=False)
+    try:
+        await asyncio.to_thread(kernel.switch_cpu, cores)
+    except BaseException:
+        for cpu in cores:  # not switched: the old model runs on, the new one is freed now
+            getattr(cpu, "close", lambda: None)()
+        raise
+    shell.sampling = choose(kernel.cpu, None)
+    counts = ", ".join(f"pid {pid} {n:,} → {kernel.procs[pid].space.resident_tokens:,} tok"
+                       for pid, n in before.items() if pid in kernel.procs)
+    await shell.system(Text(terminal_safe(
+        f"CPU: {old} → {kernel.cpu.name} (context {kernel.cpu.n_ctx:,} tokens, RAM {kernel.ram:,}); "
+        f"pages counted again with its tokenizer: {counts or 'no processes'}", newlines=False)))
 
 
 def apps(shell: Shell, args: list[str]) -> RenderableType:
@@ -266,7 +302,8 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("df", "/df", "the disk: collections, records, bytes", df, slow=True),
     Verb("mount", "/mount PATH", "index a folder so the model can page it in", mount, slow=True),
     Verb("dmesg", "/dmesg [N]", "the last N kernel log lines", dmesg),
-    Verb("model", "/model", "the CPU: weights file and runtime", model),
+    Verb("model", "/model [NAME]", "the CPU: weights file and runtime; with NAME, switch to that model "
+                                   "(processes keep their pages; names: llmos model list)", model),
     Verb("devices", "/devices", "the devices, their risk, and which this process may call", devices),
     Verb("grant", "/grant DEVICE...", "let this process call more devices (risky ones still ask each "
                                       "time)", grant),

@@ -62,8 +62,12 @@ class CpuPanel(Static):
         self.cpu_pct = 0.0
         self.rss = self.host.memory_info().rss
         self._pending = False
+        self.show_model()
+
+    def show_model(self) -> None:
+        """Title the panel with the model the CPU runs now (after ``/model``, the new one)."""
         # A remote CPU is named after the model its server reports: shown, never read as markup.
-        name = terminal_safe(str(getattr(kernel.cpu, "name", "model")), newlines=False)
+        name = terminal_safe(str(getattr(self.kernel.cpu, "name", "model")), newlines=False)
         self.border_title = f"CPU · {escape(name)}"
 
     def on_mount(self) -> None:

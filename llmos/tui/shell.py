@@ -37,6 +37,7 @@ from llmos.apps.chat import CHAT_DEVICES, spawn_chat
 from llmos.errors import LlmosError
 from llmos.kernel.cpu import Generation, Step
 from llmos.kernel.proc import Process
+from llmos.term import terminal_safe
 from llmos.tui import commands
 from llmos.tui.approval import ShellApprover
 from llmos.tui.chat import AnswerMessage, Conversation, Prompt, SystemMessage, UserMessage
@@ -233,6 +234,9 @@ class Shell(Screen):
     async def on_kernel_event(self, event: KernelEvent) -> None:
         kind, data = event.kind, event.data
         ram = self.query_one(RamPanel)
+        if kind == "cpu":  # /model switched the CPU
+            self.query_one(CpuPanel).show_model()
+            self.show_title()
         if kind == "switch":
             if data.get("old") is not None:  # the first job ever is not a switch
                 self.query_one(CpuPanel).switched(data.get("seconds", 0.0), data.get("how", ""))
@@ -437,6 +441,8 @@ class Shell(Screen):
             if answer.background:
                 parts.insert(0, f"pid {answer.pid}")
             proc = self.kernel.procs.get(answer.pid)
+            if proc is not None and proc.model:
+                parts.append(terminal_safe(proc.model, newlines=False))  # which model answered
             ids = set(self._paged_in.pop(answer.pid, []))
             sources = cited(p for p in proc.space.pages if p.id in ids) if proc and ids else []
             if sources:

@@ -65,7 +65,8 @@ def test_model_info_shows_two_files(shared_home):
 def test_model_list_before_first_use():
     listing = json.loads(run_llmos("model", "list", "--json").stdout)
     by_name = {row["name"]: row for row in listing}
-    assert by_name["qwen"]["status"] == "parts installed, joined on first use"
+    assert by_name["qwen"]["status"] == "joined on first use" and by_name["qwen"]["where"] == "shipped, joined on first use"
+    assert by_name["qwen"]["quantization"] == "Q4_K_M" and by_name["qwen"]["tools"] is True  # read from part 1
 
 
 def test_empty_prompt():
