@@ -22,6 +22,7 @@
 - ``syscall.py``  llmos's own ``<syscall>`` block: prompt, grammar, parser
 - ``toolcall.py`` calls in the model's own trained format (template tools, lenient parser)
 - ``dispatch.py`` system-call dispatch: grants, arguments, risk, taint, approval, audit
+- ``intent.py``   whether an input asks for anything: a statement is answered without a device call
 - ``trap.py``     interrupt lines
 - ``kernel.py``   the kernel: processes, turns, paging
 """

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from llmos.errors import LlmosError, UsageError
-from llmos.kernel import hibernate, syscall, toolcall
+from llmos.kernel import hibernate, intent, syscall, toolcall
 from llmos.kernel.cpu import CPU, Generation, Step
 from llmos.kernel.dispatch import RESULT_NOTE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
 from llmos.kernel.sampling import Sampling
@@ -49,6 +49,11 @@ DEFAULT_RESERVE = 512
 
 
 MAX_CALLS_PER_TURN = 4
+
+PLAIN_CONTEXT = 768
+"""Tokens of recent pages an answer to a statement is generated from (``Kernel.plain_context``)."""
+PLAIN_JOB = -1_000_000
+"""Scheduler job ids of those answers: ``PLAIN_JOB - pid``, apart from every process's own."""
 
 
 class Kernel:
@@ -78,6 +83,9 @@ class Kernel:
         """Asked before a risky device call; None: risky calls are refused (nobody to ask)."""
         self.syscalls = Dispatcher(self)
         """System-call dispatch, and how processes are taught their devices."""
+        self.call_gate = True
+        """A turn whose input asks for nothing (a statement) is answered in words, without a
+        device call (``kernel/intent.py``); False for the ablation in ``llmos bench tools``."""
         self._warmed = False
         self.warm = None
         """Future of the boot-time prefix warm-up ("restored", "saved" or "none")."""
@@ -372,8 +380,12 @@ class Kernel:
             await asyncio.to_thread(self.pager.admit, proc.space, typed)
             watch = bool(proc.grants) and self.devices is not None and grammar is None
             """Whether answers are read for calls at all (a process with devices)."""
-            calls = watch
-            """Whether this round may call (after a result that worked: words)."""
+            if watch and self.call_gate and mode == "auto" and intent.must_call(text, proc.grants):
+                mode = "required"  # a sum with numbers, the time: from the device, not a guess
+            calls = watch and (mode == "required" or not self.call_gate or intent.asks(text))
+            """Whether this round may call (a statement: no, ``kernel/intent.py``; after a
+            result that worked: words)."""
+            words_from_start = watch and not calls
             words_only = False
             for round_ in range(MAX_CALLS_PER_TURN + 1):
                 params = dict(max_tokens=max_tokens, seed=seed, stop=stop, top_n=top_n, **sampling.params())
@@ -382,6 +394,9 @@ class Kernel:
                         proc, forced=mode == "required" and round_ == 0)
                 elif grammar:
                     params["grammar"] = grammar
+                elif words_from_start:  # a statement: answered in words, from a context without devices
+                    params["grammar"] = syscall.ANSWER
+                    params["plain"] = True
                 elif round_ > 0:
                     # After a result: an answer, not another call (small models call again and
                     # again). It may not open with a call, and stops where one would begin;
@@ -444,7 +459,7 @@ class Kernel:
     async def generate(self, proc: Process, *, result: Generation | None = None,
                        cancel: threading.Event | None = None,
                        finish: Callable[[Generation], str] | None = None, note: str = "",
-                       **params) -> AsyncIterator[Step]:
+                       plain: bool = False, **params) -> AsyncIterator[Step]:
         """Run the CPU on the process's resident pages; the answer becomes an assistant page.
 
         The answer is journalled while it streams, so a kill -9 loses nothing
@@ -452,10 +467,16 @@ class Kernel:
         text ``finish(result)`` gives (the turn writes a call in its canonical form).
         An answer cut short is marked in its source: ``interrupted``, or ``loop``
         when it was stopped for repeating itself. ``note``: a kernel message the CPU
-        reads just before this answer, and only for it (it takes no page).
+        reads just before this answer, and only for it (it takes no page). ``plain``: the
+        answer is generated from ``plain_context`` (no devices) as a job of its own, so the
+        process's saved CPU state stays that of its full prompt.
         """
         result = result if result is not None else Generation()
-        tokens = proc.space.prompt_tokens()
+        job = proc.pid
+        if plain:
+            tokens, job = self.plain_context(proc), PLAIN_JOB - proc.pid
+        else:
+            tokens = proc.space.prompt_tokens()
         if note:
             tokens += self._encode("system", f"[llmos kernel] {note}")
         tokens += self._gen_prompt
@@ -466,7 +487,7 @@ class Kernel:
         started = time.perf_counter()
         in_before, out_before = proc.tokens_in, proc.tokens_out
         try:
-            async for step in self.cores[proc.core].generate(proc.pid, tokens, priority=proc.priority,
+            async for step in self.cores[proc.core].generate(job, tokens, priority=proc.priority,
                                                              result=result, cancel=cancel, **params):
                 if step.blocked:  # the CPU's server stopped answering; it retries by itself
                     if proc.state is not ProcState.BLOCKED:
@@ -492,9 +513,34 @@ class Kernel:
             answer.text = finish(result) if finish is not None else result.text
             if result.stop_reason in ("interrupted", "loop"):
                 answer.source = result.stop_reason
+            if plain:  # its state is of no use to the process: free it now
+                self.cores[proc.core].forget(job)
             self.pager.place(proc.space, answer)  # sync: must happen even when the task is cancelled
             if proc.alive:
                 self.set_state(proc, ProcState.SLEEPING)
+
+    def plain_context(self, proc: Process) -> list[int]:
+        """What a process's answer in words to a statement is generated from: its system prompt
+        without the devices section, then its last pages up to PLAIN_CONTEXT tokens.
+
+        Why: shown a tools section, the default model starts a call for a plain statement
+        ("My dog is called Biscuit.") nine times in ten, and held to words it describes one
+        ("Here is a JSON object with the function name calc ...", 9 of 12 statements); the
+        same model without the section answers them in words. The process's own prompt,
+        and its saved KV state, keep the section for its next request."""
+        section = self.syscalls.section(proc) if proc.grants and self.devices is not None else ""
+        out: list[int] = []
+        pages = [p for p in proc.space.pages if p.resident]
+        for page in pages:
+            if page.origin is Origin.SYSTEM and page.pinned and page.source != "grant":
+                text = page.text[:len(page.text) - len(section)] if section and page.text.endswith(section) else page.text
+                out += self._encode("system", text) if text.strip() else []
+        recent: list[int] = []
+        for page in reversed([p for p in pages if p.origin is not Origin.SYSTEM]):
+            if recent and len(recent) + page.n_tokens > PLAIN_CONTEXT:
+                break
+            recent = (page.tokens or []) + recent
+        return out + recent
 
     def ask(self, proc: Process, text: str, **kwargs) -> Generation:
         """``turn`` for synchronous callers (scripts, tests): the whole answer."""

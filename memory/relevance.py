@@ -44,12 +44,16 @@ FILE_LEXICAL_DISTANCE = 0.9
 """An excerpt up to this far is relevant when it also holds a salient word of the question."""
 
 
-def salient_terms(text: str, limit: int = 24) -> list[str]:
-    """The words of a query worth an exact match: not stopwords, not single letters."""
+def salient_terms(text: str, limit: int = 24, short_numbers: bool = True) -> list[str]:
+    """The words of a query worth an exact match: not stopwords, not single letters.
+    ``short_numbers=False`` (file relevance) drops numbers of one or two digits too: "What is
+    5 + 7?" shares "7" with a note's "moored at pier 7", and paging that note in turned a sum
+    into an answer about the boat (``llmos bench tools``); "1990" or "INV-20931" still count."""
     seen, out = set(), []
     for word in _WORD.findall(text):
         key = word.lower()
-        if key in STOPWORDS or key in seen or (len(word) < 3 and not any(c.isdigit() for c in word)):
+        short = len(word) < 3 and (not short_numbers or not any(c.isdigit() for c in word))
+        if key in STOPWORDS or key in seen or short:
             continue
         seen.add(key)
         out.append(word)
@@ -90,7 +94,7 @@ def file_hits(disk, query: str, k: int, *, vector=None) -> list:
     if k <= 0:
         return []
     vector = embed([query])[0] if vector is None else vector
-    terms = salient_terms(query, limit=8)
+    terms = salient_terms(query, limit=8, short_numbers=False)
     hits = {h.id: h for h in disk.query(COLLECTION, query, max(4 * k, 16), vector=vector)}
     if terms:
         for hit in disk.query(COLLECTION, query, 2 * k, vector=vector, contains=_spellings(terms)):

@@ -1,11 +1,13 @@
 """``llmos bench tools``: what the CPU really does with devices, against the raw model.
 
-The set (``llmos/bench/data/tools.jsonl``, written for llmos) is 105 prompts
+The set (``llmos/bench/data/tools.jsonl``, written for llmos) is 120 prompts
 phrased the way people type: about half need one built-in device (calc with
 a value the expression must evaluate to, clock, search of the demo notes
 with the subject the query must name), about a third need none (knowledge,
-writing, explanation, small talk), the rest are conversations of two or three
-turns that mix both ("What is my dog called?" after a calculation).
+writing, explanation, small talk, and statements such as "I live in Lisbon."
+that a small model answers with an invented call), the rest are conversations
+of two or three turns that mix both ("What is my dog called?" after a
+calculation).
 
 Each turn is scored on:
 
@@ -214,7 +216,8 @@ def _baseline_case(kernel, registry, case: dict, sampling, seed: int) -> list[di
     return out
 
 
-def run(model: str | None, limit: int | None, temperature: float | None, kinds: set[str] | None) -> dict:
+def run(model: str | None, limit: int | None, temperature: float | None, kinds: set[str] | None,
+        gate: bool = True) -> dict:
     from llmos.kernel.boot import load_cores
     from llmos.devices.registry import Registry
     from llmos.kernel.kernel import Kernel
@@ -228,6 +231,7 @@ def run(model: str | None, limit: int | None, temperature: float | None, kinds: 
     cpu = cores[0]
     registry = Registry.from_config()
     kernel = Kernel(cores, lock=False, devices=registry)
+    kernel.call_gate = gate  # --without gate: statements may open with a call (kernel/intent.py)
     sampling = choose(cpu, temperature)
     notes = Path(str(resources.files("llmos").joinpath("demo/notes")))
     kernel.mount(str(notes))
@@ -242,7 +246,7 @@ def run(model: str | None, limit: int | None, temperature: float | None, kinds: 
                 base.append({"id": case["id"], "kind": case["kind"], **row})
     finally:
         kernel.close()
-    return {"model": cpu.name, "tool_format": cpu.tool_format.family, "cases": len(selected),
+    return {"model": cpu.name, "tool_format": cpu.tool_format.family, "cases": len(selected), "call_gate": gate,
             "sampling": sampling.params(), "seconds": round(time.perf_counter() - started, 1),
             "llmos": summary(ours), "baseline": summary(base), "rows": {"llmos": ours, "baseline": base}}
 
@@ -251,7 +255,7 @@ def main(args) -> int:
     kinds = {k.strip() for k in args.kinds.split(",") if k.strip()} if args.kinds else None
     if kinds and not kinds <= {"call", "none", "multi"}:
         raise UsageError("--kinds takes call, none and multi (comma-separated)")
-    result = run(args.model, args.limit, args.temperature, kinds)
+    result = run(args.model, args.limit, args.temperature, kinds, gate="gate" not in (args.without or []))
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
@@ -266,7 +270,9 @@ def main(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("tools", help="device calls on a shipped set of 105 prompts, against the raw model")
+    p = sub.add_parser("tools", help="device calls on a shipped set of 120 prompts, against the raw model")
+    p.add_argument("--without", action="append", choices=["gate"],
+                   help="gate: let a statement open with a device call (the ablation of kernel/intent.py)")
     p.add_argument("--model")
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
     p.add_argument("--kinds", default="", help="only these kinds: call,none,multi")

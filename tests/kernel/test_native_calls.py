@@ -74,6 +74,32 @@ def test_a_conversation_calls_when_it_should_and_answers_in_words_otherwise(qwen
         kernel.close()
 
 
+def test_a_statement_is_answered_in_words_not_with_an_invented_call(qwen, tmp_path):
+    """Seen in the shell: "My dog is called Biscuit." got calc("2 + 3") and "The answer is 5.",
+    which later answers imitated. A statement asks for nothing: no call is allowed, and the
+    answer comes from the conversation without the tools section (``kernel/intent.py``)."""
+    from llmos.apps.chat import CHAT_SYSTEM
+    from llmos.devices.registry import Registry
+    from llmos.kernel.sampling import GREEDY
+
+    kernel = Kernel.in_folder(qwen, tmp_path, devices=Registry.from_config(), lock=False)
+    calls = []
+    kernel.listeners.append(lambda kind, data: calls.append(data) if kind == "device" else None)
+    try:
+        proc = kernel.spawn("chat", CHAT_SYSTEM, grants={"calc", "clock", "files", "search"})
+        system = proc.space.pages[0]
+        context = qwen.detokenize(kernel.plain_context(proc))
+        assert "<tools>" in system.text and "<tools>" not in context and CHAT_SYSTEM in context
+        for text in ("My dog is called Biscuit.", "I live in Lisbon.", "Our team has 12 people."):
+            answer = kernel.ask(proc, text, max_tokens=60, sampling=GREEDY).text
+            assert calls == [], (text, calls)
+            assert answer.strip() and not any(m in answer for m in ("{", "<tool_call>", "JSON", "function")), answer
+        words = kernel.ask(proc, "What is my dog called?", max_tokens=40, sampling=GREEDY).text
+        assert "Biscuit" in words and "{" not in words
+    finally:
+        kernel.close()
+
+
 def test_llmos_run_calls_calc_and_prints_only_the_words(shared_home):
     """Observation 4: the product is computed by calc, and stdout has no call syntax."""
     proc = run_llmos("run", "--devices", "calc", "--stats", "What is 1234*5678?", home=shared_home)

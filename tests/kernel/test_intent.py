@@ -1,0 +1,49 @@
+"""The gate before a device call (``kernel/intent.py``): statements are answered in words."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmos.kernel.intent import asks, must_call
+
+
+@pytest.mark.parametrize("text", [
+    "What is 1234*5678?", "whats 17 squared", "Compute 987654321 + 123456789.", "calc 64 / 0.5",
+    "Search my notes for the Wi-Fi password.", "Tell me the current time in UTC.", "Convert 5 hours into minutes",
+    "Please add 3 and 4", "I need the date", "Can you check the clock", "15% of 240", "2**10",
+    "Write a haiku about autumn.", "how many seconds in a week", "My dog is Biscuit. What is 2+2?",
+])
+def test_requests_questions_and_sums_may_call(text):
+    assert asks(text)
+
+
+@pytest.mark.parametrize("text", [
+    "My dog is called Biscuit.", "I live in Lisbon.", "Our team has 12 people.", "I was born in 1990.",
+    "The meeting moved to Thursday at 3.", "Thanks!", "I'm learning to play the cello.", "",
+])
+def test_statements_do_not(text):
+    assert not asks(text)
+
+
+GRANTS = {"calc", "clock", "files", "search"}
+
+
+@pytest.mark.parametrize("text", [
+    "What is 1234*5678?", "whats 17 squared", "How much is 15% of 240?", "Please calculate 12 + 30.",
+    "How many pets is that in total? Use the calculator: 3 + 2", "What time is it?", "What's the date today?",
+    "Is it morning or evening? Check the clock.",
+])
+def test_sums_and_the_time_must_come_from_the_device(text):
+    assert must_call(text, GRANTS)
+
+
+@pytest.mark.parametrize("text", [
+    "What time is Friday lunch? It's in my meeting notes.", "What year was my sister born?",
+    "Our team has 12 people.", "The meeting is at 3-4 pm.", "What is the capital of France?",
+])
+def test_other_inputs_leave_the_choice_to_the_model(text):
+    assert not must_call(text, GRANTS)
+
+
+def test_a_device_that_is_not_granted_is_never_forced():
+    assert not must_call("What is 2 + 2?", {"clock"}) and not must_call("What time is it?", {"calc"})
