@@ -156,16 +156,14 @@ def load_llama(name: str | None = None, *, n_ctx: int | None = None, quiet: bool
                progress=None) -> LlamaCPU:
     """The embedded CPU for ``--model`` ``name``, with the model's settings from config.toml
     (``kernel/settings.py``); an explicit ``n_ctx`` (``--ctx``) wins over the settings'."""
-    from llmos.kernel.sampling import FALLBACK
     from llmos.kernel.settings import for_model
 
     label = models.effective_name(name)
     conf = for_model(label)
     path = resolve_model(name, quiet=quiet, progress=progress)
-    base = conf.sampling(FALLBACK) if any(getattr(conf, k) is not None for k in ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")) else None
     return LlamaCPU(path, n_ctx=n_ctx or conf.context or DEFAULT_CTX, n_threads=conf.threads,
                     name=label if label in models.KNOWN else None, n_gpu_layers=conf.n_gpu_layers or 0,
-                    chat_template=conf.template(), sampling=base)
+                    chat_template=conf.template(), sampling=conf.sampling())
 
 
 def load_cores(name: str | None = None, *, n_ctx: int | None = None, quiet: bool = False,

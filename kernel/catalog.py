@@ -51,7 +51,7 @@ from llmos.errors import UsageError
 from llmos.kernel.models import ALIASES, KNOWN, pulled_dir
 from llmos.paths import config_dir, load_config
 
-RESERVED = {"qwen", "tiny", "coder-1.5b", "default"} | set(KNOWN) | set(ALIASES)  # shipped models' names
+RESERVED = set(KNOWN) | set(ALIASES)  # shipped models' names and their aliases ("default" among them)
 FOLDER_DEPTH = 4
 OLLAMA_SERVICE_DIR = Path("/usr/share/ollama/.ollama/models")
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
@@ -149,11 +149,16 @@ def _walk(root: Path, depth: int) -> Iterator[Path]:
             continue
 
 
-def _pulled() -> Iterator[Item]:
+def pulled() -> list[Path]:
+    """The GGUFs ``llmos model pull`` fetched and verified, sorted (``<owner>--<repo>/<file>``;
+    the ``.partial`` staging folder is hidden, so never listed)."""
     root = pulled_dir()
-    for path in _walk(root, 1):
-        if path.parent != root:
-            yield path, f"Pulled: {path.parent.name.replace('--', '/', 1)}", None
+    return [path for path in _walk(root, 1) if path.parent != root]
+
+
+def _pulled() -> Iterator[Item]:
+    for path in pulled():
+        yield path, f"Pulled: {path.parent.name.replace('--', '/', 1)}", None
 
 
 def _hf_cache() -> Path:

@@ -138,14 +138,6 @@ def pull(repo: str, *, file: str | None = None, quant: str | None = None,
     return target
 
 
-def pulled() -> list[Path]:
-    """The verified GGUFs in ``pulled_dir()``, sorted; the ``.partial`` staging area is not listed."""
-    root = pulled_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.glob("*/*.gguf") if p.is_file() and not p.parent.name.startswith("."))
-
-
 def _choose(repo: str, siblings: list, file: str | None, quant: str | None):
     ggufs = [s for s in siblings if s.rfilename.lower().endswith(".gguf")]
     if file:

@@ -20,6 +20,7 @@ from pathlib import Path
 from llmos.errors import ModelError, UsageError
 from llmos.kernel.cpu import BLOCK, BatchingCPU, Snapshot, TemplatedCPU
 from llmos.kernel.decode import Decoding
+from llmos.kernel.ggufinfo import FILE_TYPES
 from llmos.kernel.step import Step
 
 
@@ -89,10 +90,6 @@ def default_threads() -> int:
     return max(1, min(available, physical))
 
 
-FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
-              10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
-              16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 30: "BF16"}
-
 MAX_SEQS = 8
 """Sequences in one context: sequence 0 for the running process, 1.. for batched rounds."""
 
@@ -103,9 +100,10 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
 
     def __init__(self, path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  name: str | None = None, n_gpu_layers: int = 0, chat_template: str | None = None,
-                 sampling=None) -> None:
-        """``chat_template`` (Jinja source) replaces the GGUF's; ``sampling`` (a ``Sampling``)
-        replaces the authors' recommendation as the chat default (``kernel/settings.py``).
+                 sampling: dict | None = None) -> None:
+        """``chat_template`` (Jinja source) replaces the GGUF's; ``sampling`` (parameter names to
+        values) replaces those of the authors' recommendation in the chat default
+        (``kernel/settings.py``, ``kernel/sampling.py``).
         ``n_gpu_layers`` only matters to a GPU build of llama.cpp; a CPU build ignores it."""
         import llama_cpp
 
@@ -114,7 +112,7 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         self.n_threads = n_threads or default_threads()
         self.n_gpu_layers = n_gpu_layers
         self.chat_template = chat_template
-        self.sampling_default = sampling
+        self.sampling_override = sampling or None
         self.extra_bufts = not _has_amx_build()
         started = time.perf_counter()
         try:

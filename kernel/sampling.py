@@ -51,10 +51,15 @@ FALLBACK = Sampling(temperature=0.7, top_k=40, top_p=0.95, min_p=0.05, repeat_pe
 
 
 def recommended(cpu) -> Sampling:
-    """The sampling a chat answer uses by default on ``cpu``: the user's for this model
-    (``[models.NAME]`` in config.toml), else its authors' by the model's name or architecture."""
-    if getattr(cpu, "sampling_default", None) is not None:
-        return cpu.sampling_default
+    """The sampling a chat answer uses by default on ``cpu``: its authors' (by the model's name
+    or architecture), with the keys the user set for this model (``[models.NAME]`` in
+    config.toml, ``cpu.sampling_override``) in their place."""
+    override = getattr(cpu, "sampling_override", None)
+    base = _authors(cpu)
+    return Sampling(**{**base.params(), **override}) if override else base
+
+
+def _authors(cpu) -> Sampling:
     names = [str(getattr(cpu, "name", ""))]
     try:
         weights = cpu.info().get("weights", {})

@@ -29,9 +29,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from llmos.errors import UsageError
-from llmos.kernel.sampling import Sampling
 
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
+KINDS = {"context": int, "threads": int, "n_gpu_layers": int, "chat_template": str, "temperature": float,
+         "top_k": int, "top_p": float, "min_p": float, "repeat_penalty": float}
+"""Each setting's type, in the order ``llmos model NAME`` lists them."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,9 @@ class ModelSettings:
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name != "name" and getattr(self, f.name) is not None}
 
-    def sampling(self, base: Sampling) -> Sampling:
-        """``base`` with the sampling keys the user set."""
-        changed = {k: getattr(self, k) for k in SAMPLING_KEYS if getattr(self, k) is not None}
-        return Sampling(**{**base.params(), **changed}) if changed else base
+    def sampling(self) -> dict:
+        """The sampling keys the user set (``kernel/sampling.py`` puts them over the authors')."""
+        return {k: getattr(self, k) for k in SAMPLING_KEYS if getattr(self, k) is not None}
 
     def template(self) -> str | None:
         """The chat template's Jinja source: the file it names, or the value itself."""
@@ -70,11 +71,14 @@ class ModelSettings:
             raise UsageError(f"config.toml [models.{self.name}] chat_template: cannot read {path}: {reason}") from None
 
 
+WHAT = {int: "a whole number", float: "a number", str: "a str"}
+
+
 def _check(name: str, key: str, value, kind: type):
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise UsageError(f"config.toml [models.{name}] {key} must be {'a number' if kind is float else kind.__name__ if kind is str else 'a whole number'}, not {value!r}")
+        raise UsageError(f"config.toml [models.{name}] {key} must be {WHAT[kind]}, not {value!r}")
     if kind is int and key != "n_gpu_layers" and value < 1:
         raise UsageError(f"config.toml [models.{name}] {key} must be at least 1, not {value}")
     return value
@@ -93,11 +97,9 @@ def for_model(name: str, config: dict | None = None) -> ModelSettings:
     mine = table.get(key, {}) if key != "folders" else {}
     if not isinstance(mine, dict):
         raise UsageError(f"config.toml: [models.{key}] must be a table of settings")
-    kinds = {f.name: f.type for f in fields(ModelSettings) if f.name != "name"}
     values = {}
     for k, v in mine.items():
-        if k not in kinds:
-            raise UsageError(f"config.toml [models.{key}]: unknown setting {k!r} (known: {', '.join(kinds)})")
-        kind = {"int | None": int, "float | None": float, "str | None": str}[kinds[k]]
-        values[k] = _check(key, k, v, kind)
+        if k not in KINDS:
+            raise UsageError(f"config.toml [models.{key}]: unknown setting {k!r} (known: {', '.join(KINDS)})")
+        values[k] = _check(key, k, v, KINDS[k])
     return ModelSettings(name=key, **values)

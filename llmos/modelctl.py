@@ -131,20 +131,14 @@ def _list(args: argparse.Namespace) -> int:
 def _pull(repo: str, args: argparse.Namespace) -> int:
     import sys
 
-    from llmos.kernel import hub
+    from llmos.kernel import catalog, hub
 
     if args.file and args.quant:
         raise UsageError("llmos model pull: give --file or --quant, not both")
     path = hub.pull(repo, file=args.file, quant=args.quant, progress=sys.stderr.isatty())
-    name = next((f.name for f in _catalog_entries() if f.path == path), path.stem.lower())
+    name = next((f.name for f in catalog.find() if f.path == path), path.stem.lower())
     print(f"pulled {terminal_safe(str(path), newlines=False)} (sha256 verified); run it with --model {name}")
     return 0
-
-
-def _catalog_entries():
-    from llmos.kernel import catalog
-
-    return catalog.find()
 
 
 def _use(name: str) -> int:

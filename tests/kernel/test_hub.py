@@ -19,7 +19,7 @@ import pytest
 from huggingface_hub import constants  # imported before HF_ENDPOINT is set: hub.py must read it per call
 
 from llmos.errors import ModelError
-from llmos.kernel import hub
+from llmos.kernel import catalog, hub
 from llmos.kernel.models import pulled_dir, tiny_path
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -157,7 +157,7 @@ def sha(path: Path) -> str:
 
 
 def assert_nothing_pulled() -> None:
-    assert hub.pulled() == []
+    assert catalog.pulled() == []
     left = [p for p in pulled_dir().rglob("*") if p.is_file() and ".partial" not in p.parts] \
         if pulled_dir().exists() else []
     assert left == []
@@ -174,7 +174,7 @@ def test_pull_by_quant_lands_verified_and_is_listed(server):
     path = hub.pull("acme/m-GGUF", quant="q8_0", progress=False)
     assert path == pulled_dir() / "acme--m-GGUF" / "model-Q8_0.gguf"
     assert sha(path) == hashlib.sha256(QUANTS["model-Q8_0.gguf"]).hexdigest()
-    assert hub.pulled() == [path]
+    assert catalog.pulled() == [path]
     assert not (pulled_dir() / ".partial").exists()
     assert [g["path"] for g in server.gets()] == [f"/acme/m-GGUF/resolve/{COMMIT}/model-Q8_0.gguf"]
     api = [r for r in server.requests if r["path"].startswith("/api/")]
@@ -191,7 +191,7 @@ def test_pull_by_file_in_a_subfolder_and_the_q4_k_m_default(server):
     assert sha(path) == hashlib.sha256(QUANTS["sub/model-IQ4_XS.gguf"]).hexdigest()
     default = hub.pull("acme/m-GGUF", progress=True)  # several GGUFs: Q4_K_M is preferred
     assert default.name == "model-Q4_K_M.gguf"
-    assert hub.pulled() == sorted([path, default])
+    assert catalog.pulled() == sorted([path, default])
 
 
 def test_the_single_gguf_is_the_default_and_the_real_tiny_model_verifies(server):
@@ -201,7 +201,7 @@ def test_the_single_gguf_is_the_default_and_the_real_tiny_model_verifies(server)
     path = hub.pull("HuggingFaceTB/SmolLM2-GGUF", progress=False)
     assert path == pulled_dir() / "HuggingFaceTB--SmolLM2-GGUF" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert path.stat().st_size == tiny.stat().st_size and sha(path) == sha(tiny)
-    assert hub.pulled() == [path]
+    assert catalog.pulled() == [path]
 
 
 # http_get writes the body in DOWNLOAD_CHUNK_SIZE (10 MB) pieces: a drop loses the piece in flight,
@@ -226,7 +226,7 @@ def test_a_dropped_connection_keeps_the_staging_file_and_the_next_pull_resumes(s
     path = hub.pull("acme/big-GGUF", progress=False)
     assert [g["headers"].get("range") for g in server.gets()] == [f"bytes={CHUNK}-"]
     assert sha(path) == hashlib.sha256(BIG).hexdigest()
-    assert hub.pulled() == [path]
+    assert catalog.pulled() == [path]
     assert not (pulled_dir() / ".partial").exists()
 
 

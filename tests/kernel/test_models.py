@@ -54,3 +54,22 @@ def test_unknown_name_lists_known_models():
 def test_env_selects_the_model(monkeypatch):
     monkeypatch.setenv("LLMOS_MODEL", "tiny")
     assert models.resolve(None) == models.tiny_path()
+
+
+def test_a_models_sampling_settings_replace_only_the_keys_they_name():
+    """``[models.qwen] temperature = 0.3`` changes the temperature of Qwen's recommended
+    sampling and keeps the rest of it (top-k 20, top-p 0.8), not llama.cpp's defaults."""
+    from llmos.kernel.sampling import RECOMMENDED, recommended
+    from llmos.kernel.settings import for_model
+
+    class Named:  # recommended() reads a CPU's name (and its info, which this one lacks)
+        name = "qwen"
+        sampling_override = for_model("qwen", {"models": {"qwen": {"temperature": 0.3}}}).sampling()
+
+        def info(self):
+            raise RuntimeError("no weights")
+
+    qwen = dict(RECOMMENDED)["qwen"]
+    assert recommended(Named()).params() == {**qwen.params(), "temperature": 0.3}
+    Named.sampling_override = None
+    assert recommended(Named()) == qwen
