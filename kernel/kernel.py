@@ -50,8 +50,6 @@ DEFAULT_RESERVE = 512
 
 MAX_CALLS_PER_TURN = 4
 
-PLAIN_CONTEXT = 768
-"""Tokens of recent pages an answer to a statement is generated from (``Kernel.plain_context``)."""
 PLAIN_JOB = -1_000_000
 """Scheduler job ids of those answers: ``PLAIN_JOB - pid``, apart from every process's own."""
 
@@ -521,13 +519,15 @@ class Kernel:
 
     def plain_context(self, proc: Process) -> list[int]:
         """What a process's answer in words to a statement is generated from: its system prompt
-        without the devices section, then its last pages up to PLAIN_CONTEXT tokens.
+        without the devices section, then the statement (its last page) alone.
 
         Why: shown a tools section, the default model starts a call for a plain statement
         ("My dog is called Biscuit.") nine times in ten, and held to words it describes one
         ("Here is a JSON object with the function name calc ...", 9 of 12 statements); the
-        same model without the section answers them in words. The process's own prompt,
-        and its saved KV state, keep the section for its next request."""
+        same model without the section answers them in words. The statement alone, not the
+        pages before it: given the last exchange too, the model repeated its answer ("I live
+        in Lisbon." -> "The answer is 7006652." after a product, seen in the shell). The
+        process's own prompt, and its saved KV state, keep everything for its next request."""
         section = self.syscalls.section(proc) if proc.grants and self.devices is not None else ""
         out: list[int] = []
         pages = [p for p in proc.space.pages if p.resident]
@@ -535,12 +535,8 @@ class Kernel:
             if page.origin is Origin.SYSTEM and page.pinned and page.source != "grant":
                 text = page.text[:len(page.text) - len(section)] if section and page.text.endswith(section) else page.text
                 out += self._encode("system", text) if text.strip() else []
-        recent: list[int] = []
-        for page in reversed([p for p in pages if p.origin is not Origin.SYSTEM]):
-            if recent and len(recent) + page.n_tokens > PLAIN_CONTEXT:
-                break
-            recent = (page.tokens or []) + recent
-        return out + recent
+        last = [p for p in pages if p.origin is not Origin.SYSTEM][-1:]
+        return out + (last[0].tokens or [] if last else [])
 
     def ask(self, proc: Process, text: str, **kwargs) -> Generation:
         """``turn`` for synchronous callers (scripts, tests): the whole answer."""
