@@ -18,6 +18,12 @@ CHAT_DEVICES = ("calc", "clock", "files", "plot", "python", "search", "shell", "
 still stop for the user's approval every time; config may deny a device outright."""
 
 
+NO_FILE = "no mounted file matched: this answer is the model's own"
+"""Said under a chat answer (the shell's footnote, ``llmos run`` on stderr) when files are
+mounted and none was in RAM for it (``Kernel.no_file_used``): an answer that sounds sure
+must not pass for one read from the user's files."""
+
+
 def spawn_chat(kernel, devices=CHAT_DEVICES):
     """A chat process (the shell's own, ``/spawn``, ``/new``), granted ``devices`` when the
     kernel has a device table."""

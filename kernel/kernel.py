@@ -292,6 +292,18 @@ class Kernel:
 
         return self.backing.swap.disk.get(COLLECTION, where={"mount": root})
 
+    def no_file_used(self, proc: Process) -> bool:
+        """Whether the disk holds mounted files and none of them is in ``proc``'s RAM: the last
+        answer then came from the conversation and the model alone, which the user is told
+        (a blocking disk read: call it from a worker thread)."""
+        from llmos.memory.fs import COLLECTION
+        from llmos.memory.page import Origin
+
+        if not self.backing.opened or any(p.origin is Origin.FILE and p.resident for p in proc.space.pages):
+            return False  # a page fault opens the disk whenever there is one: unopened, none
+        disk = self.backing.swap.disk
+        return COLLECTION in disk.names() and disk.count(COLLECTION) > 0
+
     def page_in(self, proc: Process, query: str, k: int = 8) -> list[Page]:
         """A page fault for ``query``: the best pages of swap and mounted files come into the
         process's RAM (best first). Blocking: call it from a worker thread."""

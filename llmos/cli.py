@@ -169,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     so a paste larger than RAM is swapped, not refused."""
     import asyncio
 
-    from llmos.apps.chat import CHAT_SYSTEM
+    from llmos.apps.chat import CHAT_SYSTEM, NO_FILE
     from llmos.approve import terminal_approver
     from llmos.kernel.boot import load_cores
     from llmos.kernel.cpu import Generation
@@ -209,6 +209,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     calls: list[dict] = []
     ran: list[int] = []
     """The pid of the process this turn ran in (for --stats)."""
+    unused: list[bool] = []
+    """Whether files are mounted and none was read for the answer (said on stderr)."""
     kernel.listeners.append(lambda kind, data: calls.append(data) if kind == "device" else None)
     sampling = choose(cpu, args.temperature)
 
@@ -223,6 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     continue  # a device call is not the answer's words: dmesg and --stats show it
                 out.write(for_stream(step.text, out))  # exact when piped, safe on a terminal
                 out.flush()
+            unused.append(kernel.no_file_used(proc))
         finally:
             if ends:
                 kernel.end(proc)
@@ -233,6 +236,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         kernel.close()
     out.write("\n")
     out.flush()
+    if any(unused):
+        print(f"llmos: {NO_FILE}", file=sys.stderr)
     if args.stats:
         print(json.dumps({"pid": ran[0] if ran else None, "model": cpu.name, "prompt_tokens": result.prompt_tokens,
                           "tokens": len(result.tokens), "load_s": round(cpu.load_s, 3),

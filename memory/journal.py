@@ -52,7 +52,7 @@ from llmos.memory.owner import Owner
 from llmos.memory.page import Origin, Page
 from llmos.paths import data_dir
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
 WORKING_STATES = ("RUNNING", "READY", "BLOCKED")
 """States in which a process needs its owner: if the owner is dead, it was interrupted."""
@@ -142,9 +142,14 @@ ALTER TABLE processes ADD COLUMN owner TEXT;
 ALTER TABLE klog ADD COLUMN pid INTEGER;
 CREATE INDEX IF NOT EXISTS klog_by_pid ON klog (pid, n);
 """,
+    4: """
+-- Whether a page has been paged back in from disk (memory/page.py, Page.recalled): a
+-- recalled user message is rendered with its date, and a restart must render it the same.
+ALTER TABLE pages ADD COLUMN recalled INTEGER NOT NULL DEFAULT 0;
+""",
 }
 
-_PAGE_COLUMNS = "id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens"
+_PAGE_COLUMNS = "id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens, recalled"
 
 
 def journal_path(folder: Path | None = None) -> Path:
@@ -503,7 +508,7 @@ class Journal:
         now = time.time()
         rows = [
             (p.id, p.pid, p.seq, p.origin.value, p.trust.value, int(p.pinned), int(p.resident),
-             p.source, p.text, p.created, p.n_tokens, None if p.resident else now)
+             p.source, p.text, p.created, p.n_tokens, int(p.recalled), None if p.resident else now)
             for p in pages
         ]
         with self._tx() as db:
@@ -512,11 +517,11 @@ class Journal:
                 [(r[0],) for r in rows],
             )
             db.executemany(
-                f"INSERT INTO pages ({_PAGE_COLUMNS}, evicted_at) VALUES ({', '.join('?' * 12)}) "
+                f"INSERT INTO pages ({_PAGE_COLUMNS}, evicted_at) VALUES ({', '.join('?' * 13)}) "
                 "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, seq = excluded.seq, "
                 "origin = excluded.origin, trust = excluded.trust, pinned = excluded.pinned, "
                 "resident = excluded.resident, source = excluded.source, text = excluded.text, "
-                "created = excluded.created, n_tokens = excluded.n_tokens, "
+                "created = excluded.created, n_tokens = excluded.n_tokens, recalled = excluded.recalled, "
                 # an evicted page keeps the time it first left RAM
                 "evicted_at = CASE WHEN excluded.resident THEN NULL "
                 "ELSE coalesce(pages.evicted_at, excluded.evicted_at) END",
@@ -574,7 +579,8 @@ class Journal:
         copies are now to be deleted: pending (``swap_pending``) until ``swap_done``."""
         with self._tx() as db:
             db.executemany(
-                "UPDATE pages SET resident = 1, evicted_at = NULL WHERE id = ?", [(i,) for i in page_ids]
+                "UPDATE pages SET resident = 1, recalled = 1, evicted_at = NULL WHERE id = ?",
+                [(i,) for i in page_ids]
             )
             self._pending(db, page_ids)
 
@@ -783,9 +789,9 @@ def _owner(blob: str | None) -> Owner | None:
 
 
 def _page(row: tuple, tail: str) -> Page:
-    page_id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens = row
+    page_id, pid, seq, origin, trust, pinned, resident, source, text, created, n_tokens, recalled = row
     return Page(
         pid=pid, origin=origin, text=text + tail, id=page_id, seq=seq, pinned=bool(pinned),
         trust=trust, source=source, resident=bool(resident), created=created, tokens=None,
-        n_tokens=n_tokens,
+        n_tokens=n_tokens, recalled=bool(recalled),
     )

@@ -79,6 +79,10 @@ class Page:
     """The page's rendered token ids while it is resident (None once swapped out)."""
     n_tokens: int = 0
     """Exact count of the page's rendered tokens (chat-template framing included)."""
+    recalled: bool = False
+    """The page has been paged back in from disk at least once. A recalled user message of an
+    earlier day is rendered with the day it was said (``ram.render``), so "when did I ..." has
+    an answer; a page that never left RAM is rendered as it was first read."""
     vector: object = field(default=None, repr=False, compare=False)
     """The page's embedding once computed (not journalled; swap reuses it on eviction)."""
 

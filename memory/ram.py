@@ -38,6 +38,7 @@ the pager (the kernel, before each turn).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -137,7 +138,24 @@ def render(page: Page) -> str:
         return f"[summary of pages moved to disk]\n{page.text}"
     if page.origin is Origin.KERNEL:
         return f"[llmos kernel] {page.text}"
+    if page.recalled and page.origin is Origin.USER and _day(page.created) < _day(time.time()):
+        return f"[said on {said_on(page.created)}] {page.text}"
     return page.text
+
+
+def _day(t: float) -> tuple[int, int, int]:
+    return time.localtime(t)[:3]
+
+
+def said_on(created: float) -> str:
+    """A day as people write it, "Thursday 5 March 2026" (local time; strftime's ``%-d`` is not
+    portable, so the day of the month is formatted here).
+
+    ``render`` puts it before a user message that was recalled from disk and said on an
+    earlier day: "when did I ...?" then has an answer, and the page costs a few tokens more
+    only where the date tells the model something (today's pages are as they were read)."""
+    day = time.localtime(created)
+    return f"{time.strftime('%A', day)} {day.tm_mday} {time.strftime('%B %Y', day)}"
 
 
 @dataclass
@@ -403,10 +421,12 @@ class Pager:
                 if page.pinned:
                     continue
                 if not page.resident:
-                    cost = len(self.encode(page.origin.role, render(page)))
-                    if spent + cost > budget:
+                    page.recalled = True  # before counting: a recalled page renders with its date
+                    self._encode(page)
+                    if spent + page.n_tokens > budget:
+                        page.tokens = None  # stays on disk
                         continue
-                    spent += cost
+                    spent += page.n_tokens
                     incoming.append(page)
                 chosen.append(page)
             if incoming:

@@ -33,7 +33,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from llmos.apps.chat import CHAT_DEVICES, spawn_chat
+from llmos.apps.chat import CHAT_DEVICES, NO_FILE, spawn_chat
 from llmos.errors import LlmosError
 from llmos.kernel.cpu import Generation, Step
 from llmos.kernel.proc import Process
@@ -65,11 +65,14 @@ class TurnStep(Message):
 
 
 class TurnEnded(Message):
-    def __init__(self, answer: AnswerMessage, result: Generation, error: BaseException | None) -> None:
+    def __init__(self, answer: AnswerMessage, result: Generation, error: BaseException | None,
+                 no_file: bool = False) -> None:
         super().__init__()
         self.answer = answer
         self.result = result
         self.error = error
+        self.no_file = no_file
+        """Files are mounted and none was in RAM for this answer (``Kernel.no_file_used``)."""
 
 
 def call_line(data: dict) -> str:
@@ -393,7 +396,7 @@ class Shell(Screen):
 
     @work(thread=True, group="turn", exit_on_error=False)
     def _turn(self, proc: Process, text: str, answer: AnswerMessage, cancel: threading.Event) -> None:
-        result, error = Generation(), None
+        result, error, no_file = Generation(), None, False
 
         async def consume() -> None:
             async for step in self.kernel.turn(proc, text, max_tokens=self.max_tokens, top_n=5,
@@ -403,6 +406,7 @@ class Shell(Screen):
 
         try:
             asyncio.run(consume())
+            no_file = self.kernel.no_file_used(proc)
         except BaseException as exc:  # shown in the conversation; the shell keeps running
             error = exc
         finally:
@@ -410,7 +414,7 @@ class Shell(Screen):
                 self._turns -= 1
                 if not self._turns:
                     self.worker_idle.set()
-            self.post_message(TurnEnded(answer, result, error))
+            self.post_message(TurnEnded(answer, result, error, no_file))
 
     async def on_turn_step(self, message: TurnStep) -> None:
         step = message.step
@@ -447,6 +451,8 @@ class Shell(Screen):
             sources = cited(p for p in proc.space.pages if p.id in ids) if proc and ids else []
             if sources:
                 parts.append(f"read from disk: {', '.join(sources)} (untrusted)")
+            elif message.no_file:
+                parts.append(NO_FILE)
             if result.stop_reason == "interrupted" and not answer.text:
                 await answer.write("*(interrupted)*")
             await self.conversation.add(SystemMessage(Text(" · ".join(parts)), classes="footnote"))

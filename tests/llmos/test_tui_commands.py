@@ -6,6 +6,7 @@ that it does not run, so a new verb arrives with its test.
 
 from __future__ import annotations
 
+from llmos.apps.chat import NO_FILE
 from llmos.tui.app import LlmosApp
 from llmos.tui.chat import AnswerMessage, SystemMessage
 from llmos.tui.commands import VERBS
@@ -75,8 +76,10 @@ async def test_every_slash_command_answers_in_the_conversation(kernel, tmp_path)
         assert "mount: notes/ · 1 files" in str(app.screen.query_one(DiskPanel).render())
         out = await run("/df")
         assert "files" in out.plain and "records" in out.plain
+        out = await run("Name one colour.")  # nothing mounted is about it, and the footnote says so
+        assert NO_FILE in out.plain
         out = await run("What is the name of our sailing boat?")
-        assert "read from disk: boat.md:1-2 (untrusted)" in out.plain
+        assert "read from disk: boat.md:1-2 (untrusted)" in out.plain and NO_FILE not in out.plain
         assert any(p.origin.value == "file" for p in shell.proc.space.pages)
         out = await run("/mount /no/such/folder")
         assert out.has_class("error") and "no such folder" in out.plain

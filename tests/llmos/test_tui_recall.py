@@ -45,3 +45,32 @@ async def test_the_first_turns_are_answered_after_ram_overflowed_several_times(t
                 assert expected in answer.lower(), (question, answer)
     finally:
         kernel.close()
+
+
+@pytest.mark.default_model
+def test_a_when_question_is_answered_with_the_day_the_recalled_message_was_said(tmp_path, shared_home):
+    """ "When" questions: a message said on an earlier day and paged back in from swap carries
+    its day (``ram.render``), and the default model answers with it. (Kernel-level: the pages
+    before the question are admitted as they are, without answers, to keep this one turn.)"""
+    import time
+
+    from llmos.apps.chat import spawn_chat
+    from llmos.memory.page import Origin
+
+    cpu = LlamaCPU(_qwen_path(shared_home), n_ctx=4096, name="qwen")
+    kernel = Kernel.in_folder(cpu, tmp_path, lock=False, ram=640)
+    try:
+        proc = spawn_chat(kernel)
+        told = kernel.add_page(proc, Origin.USER, "I adopted a rescue cat and named her Miso.")[0]
+        kernel.add_page(proc, Origin.ASSISTANT, "Congratulations on adopting Miso!")
+        told.created = time.mktime((2026, 3, 5, 15, 0, 0, 0, 0, -1))  # a Thursday, an earlier session
+        kernel.journal.record_page(told)
+        for i in range(1, 9):
+            kernel.add_page(proc, Origin.USER, FILLER.format(i=i).replace(" Reply with just: noted.", ""))
+            kernel.add_page(proc, Origin.ASSISTANT, f"That sounds like a lovely day {i} by the canal.")
+        assert not told.resident  # swapped out
+        answer = kernel.ask(proc, "On what day did I adopt Miso?", max_tokens=32).text
+        assert told.recalled  # it was paged in for the answer (and may have left again after it)
+        assert "5 march" in answer.lower() or "march 5" in answer.lower(), answer
+    finally:
+        kernel.close()

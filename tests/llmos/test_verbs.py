@@ -67,3 +67,19 @@ def test_free_shows_a_live_process_by_region(tiny_cpu):
     assert row["resident_tokens"] == proc.space.resident_tokens
     assert row["regions"]["user"]["swapped_pages"] > 0 and row["regions"]["system"]["resident_pages"] == 1
     assert row["pressure"] in ("ok", "warning")
+
+
+def test_run_says_when_no_mounted_file_was_used(tmp_path):
+    """The chat must not pass an answer from the model alone for one read from the user's files."""
+    from llmos.apps.chat import NO_FILE
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "boat.md").write_text("# Boat\nThe boat is called Marigold and sleeps four.\n")
+    plain = run_llmos("run", "--model", "tiny", "--max-tokens", "8", "Name one colour.")
+    assert plain.returncode == 0 and NO_FILE not in plain.stderr.decode()  # nothing mounted: nothing to say
+    run_llmos("mount", str(notes))
+    off_topic = run_llmos("run", "--model", "tiny", "--max-tokens", "8", "Name one colour.")
+    assert off_topic.returncode == 0 and f"llmos: {NO_FILE}" in off_topic.stderr.decode()
+    on_topic = run_llmos("run", "--model", "tiny", "--max-tokens", "8", "What is the boat called? Marigold?")
+    assert on_topic.returncode == 0 and NO_FILE not in on_topic.stderr.decode()

@@ -142,6 +142,27 @@ def test_evicted_and_resident_round_trip(path: Path, journal: Journal) -> None:
     evicted_at = dict(db.execute("SELECT seq, evicted_at FROM pages").fetchall())
     db.close()
     assert evicted_at[1] is None and evicted_at[2] is not None and evicted_at[0] is None
+    # a page faulted back in is "recalled" from then on, also for a later reader
+    assert journal.page(pages[1].id).recalled and not journal.page(pages[2].id).recalled
+    journal.close()
+    with Journal(path) as again:
+        assert again.page(pages[1].id).recalled
+
+
+def test_a_version_3_journal_gains_the_recalled_column(tmp_path: Path) -> None:
+    from llmos.memory.journal import _MIGRATIONS, _SCHEMA
+
+    path = tmp_path / "journal.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(f"BEGIN; {_SCHEMA} {_MIGRATIONS[2]} {_MIGRATIONS[3]} PRAGMA user_version = 3; COMMIT;")
+    db.execute("INSERT INTO pages (id, pid, seq, origin, trust, pinned, resident, source, text, created, "
+               "n_tokens) VALUES ('old', 1, 0, 'user', 'trusted', 0, 0, '', 'I moved to Porto.', 0, 5)")
+    db.close()
+    with Journal(path) as journal:
+        page = journal.page("old")
+        assert (page.text, page.recalled) == ("I moved to Porto.", False)
+        journal.mark_resident(["old"])
+        assert journal.page("old").recalled
 
 
 def test_appended_text_is_complete_in_a_new_process(path: Path, journal: Journal) -> None:

@@ -163,3 +163,30 @@ def test_a_page_evicted_again_before_settle_reuses_its_swap_copy(pager):
     assert pager.journal.swap_pending() == {}
     again = pager.fault(space, "What is the locker code for room 103?", k=2)
     assert any("room 103" in p.text for p in again)  # and it is found there
+
+
+def test_a_recalled_user_message_carries_the_day_it_was_said(pager):
+    """ "When did I ...?" needs the date: a user message of an earlier day paged back in from
+    disk is rendered with its day (its token count includes it); one that never left RAM, or
+    one said today, is rendered as read."""
+    import time
+
+    from llmos.memory.ram import said_on
+
+    space = space_with_system(pager, 300)
+    march = time.mktime((2026, 3, 5, 15, 0, 0, 0, 0, -1))  # a Thursday
+    told = Page(space.pid, Origin.USER, "I adopted a cat named Miso today.", created=march)
+    pager.admit(space, told)
+    for fact in FACTS[:25]:
+        pager.admit(space, Page(space.pid, Origin.USER, fact))
+    assert not told.resident and render(told) == told.text
+    pager.fault(space, "When did I adopt Miso?")
+    assert told.resident and told.recalled
+    assert said_on(march) == "Thursday 5 March 2026"
+    assert render(told) == "[said on Thursday 5 March 2026] I adopted a cat named Miso today."
+    assert told.n_tokens == len(pager.encode_fn("user", render(told)))
+    assert pager.journal.page(told.id).recalled  # a restart renders it the same
+    fresh = [p for p in space.pages if p.origin is Origin.USER][-1]
+    assert fresh.resident and not fresh.recalled and render(fresh) == fresh.text
+    today = Page(space.pid, Origin.USER, "I fed Miso.", recalled=True)
+    assert render(today) == today.text
