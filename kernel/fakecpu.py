@@ -8,15 +8,24 @@ picked into printable ASCII), so an answer depends only on its prompt and
 the tokens before it, never on what else ran, exactly as greedy decoding of
 the real model with canonical prompt blocks. KV state is the token list.
 
-What it cannot tell you: anything about answer quality, grammars, or the real
-KV bytes and batching speed. Tests of those load the real model.
+Given a ``script``, the fake plays a model the test describes instead: the
+script maps the prompt (as text) to the whole answer, which is emitted verbatim
+and then ends. Still a pure function of the sequence (the answer so far is what
+follows the last generation prompt), so batching and resuming behave the same.
+A test of dispatch uses it to be the worst model there is: one that writes
+every call a planted document asks for.
+
+What it cannot tell you: anything about answer quality, grammars (a script's
+answer is the test's own, not sampled, so a grammar is accepted and not
+applied), or the real KV bytes and batching speed. Tests of those load the
+real model.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from llmos.errors import ContextOverflow, UsageError
 from llmos.kernel.cpu import BatchingCPU, Snapshot
@@ -31,13 +40,19 @@ PRINTABLE = [ord(c) for c in "abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvw
 
 
 class FakeCPU(BatchingCPU):
-    """See the module docstring. An answer never ends by itself: ``max_tokens`` ends it."""
+    """See the module docstring. Without a script an answer never ends by itself: ``max_tokens``
+    ends it."""
 
     max_batch = 7
     VOCAB = OFFSET + 128
 
-    def __init__(self, *, n_ctx: int = 4096, name: str = "fake", delay: float = 0.0) -> None:
+    def __init__(self, *, n_ctx: int = 4096, name: str = "fake", delay: float = 0.0,
+                 script: Callable[[str], str] | None = None) -> None:
         self.name, self.n_ctx = name, n_ctx
+        self.script = script
+        """prompt text -> the whole answer (see the module docstring); None: the rolling hash."""
+        self._scripted: dict[tuple[int, ...], list[int]] = {}
+        self._opening = self.tokenize(self.generation_prompt())
         self.delay = delay
         """Seconds each decode call takes (a batch costs one): time for others to arrive."""
         self.n_batch = 512
@@ -81,18 +96,29 @@ class FakeCPU(BatchingCPU):
 
     # -- "the model" ------------------------------------------------------------------------
 
-    @staticmethod
-    def _next(tokens: Sequence[int]) -> int:
+    def _next(self, tokens: Sequence[int]) -> int:
+        if self.script is not None:
+            return self._next_scripted(tokens)
         h = 1469598103934665603  # FNV-1a over the whole sequence
         for t in tokens:
             h = ((h ^ t) * 1099511628211) & ((1 << 64) - 1)
         return PRINTABLE[h % len(PRINTABLE)] + OFFSET
 
+    def _next_scripted(self, tokens: Sequence[int]) -> int:
+        n = len(self._opening)
+        start = next((i + n for i in range(len(tokens) - n, -1, -1) if list(tokens[i:i + n]) == self._opening), 0)
+        prompt = tuple(tokens[:start])
+        if prompt not in self._scripted:
+            self._scripted[prompt] = self.tokenize(self.script(self.detokenize(prompt)), special=False)
+        answer, said = self._scripted[prompt], list(tokens[start:])
+        return answer[len(said)] if answer[:len(said)] == said and len(said) < len(answer) else EOS
+
     def logits(self, idx: int = -1):
         import numpy as np
 
-        out = np.zeros(self.VOCAB, dtype=np.float32)
-        out[self._next(self._logits[idx])] = 10.0
+        best = self._next(self._logits[idx])
+        out = np.zeros(max(self.VOCAB, best + 1), dtype=np.float32)  # a script may write any character
+        out[best] = 10.0
         return out
 
     def top(self, n: int, idx: int = -1) -> list[tuple[str, float]]:
@@ -100,12 +126,12 @@ class FakeCPU(BatchingCPU):
         return [(best, 1.0)] + [("", 0.0)] * (n - 1)
 
     def sampler(self, sampling, seed: int, grammar: str | None, lazy: str | None):
-        if grammar:
+        if grammar and self.script is None:
             raise UsageError("the fake CPU takes no grammar (a test of grammars needs the real model)")
         return None  # sampling is greedy here: the fake has one likely token
 
     def sample(self, sampler, idx: int) -> int:
-        return int(self.logits(idx).argmax())
+        return self._next(self._logits[idx])
 
     # -- the context --------------------------------------------------------------------------
 

@@ -39,3 +39,28 @@ def test_a_fake_answer_depends_only_on_its_prompt(tmp_path):
         assert batched == alone and len(set(alone)) == 4 and all(len(a) == 40 for a in alone)
     finally:
         kernel.close()
+
+
+def test_a_scripted_fake_writes_its_answer_verbatim_and_ends_alone_or_batched(tmp_path):
+    """A test may play the model: the script maps the prompt to the whole answer (any characters),
+    which ends by itself, the same whether the turn ran alone or beside others."""
+    cpu = FakeCPU(delay=0.002, script=lambda prompt: f"You said «{prompt.rsplit('user', 1)[-1].split('<')[0].strip()}».")
+    kernel = Kernel.in_folder(cpu, tmp_path)
+    try:
+        procs = [kernel.spawn("chat", "You are helpful.") for _ in range(3)]
+
+        async def together():
+            async def one(proc, text):
+                out = Generation()
+                async for _ in kernel.turn(proc, text, max_tokens=100, result=out):
+                    pass
+                return out
+            return await asyncio.gather(*(one(p, f"question {i}") for i, p in enumerate(procs)))
+
+        batched = asyncio.run(together())
+        assert kernel.sched.stats.batches >= 1
+        assert [g.text for g in batched] == [f"You said «question {i}»." for i in range(3)]
+        assert all(g.stop_reason == "eos" for g in batched)
+        assert kernel.ask(kernel.spawn("chat", "You are helpful."), "hello", max_tokens=100).text == "You said «hello»."
+    finally:
+        kernel.close()
