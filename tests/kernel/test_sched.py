@@ -51,7 +51,7 @@ async def collect(sched, pid, tokens, n, priority=0, order=None):
 
 @pytest.mark.parametrize("budget", [256 << 20, 1], ids=["restore", "reprefill"])
 async def test_interleaved_output_equals_output_alone(tiny_cpu, budget):
-    n = 48
+    n = 24  # three quanta each: eight switches at least
     expected = [alone(tiny_cpu, t, n) for t in PROMPTS]
     tiny_cpu.restore(Snapshot(b"", []))
     sched = Scheduler(tiny_cpu, quantum=8, snapshot_budget=budget)
