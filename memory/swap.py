@@ -239,11 +239,13 @@ class Swap:
         names = recall.new_names(query, [pages[i].text for i in best])
         if not names:
             return
-        found = self._lexical(pid, " ".join(names), depth)
-        extra = {i: recall.HOP_SHARE * s for i, s in recall.fuse([found]).items()}
+        ranked = sorted(scores, key=scores.get, reverse=True)
+        anchor = scores[ranked[min(recall.HOP_BELOW, len(ranked) - 1)]]
+        fresh = [i for i in self._lexical(pid, " ".join(names), depth) if i not in best][:recall.HOP_PAGES]
+        extra = {i: anchor * (1 - recall.TIE * (r + 1)) for r, i in enumerate(fresh)}
         for page_id, page in self._resolve(pid, extra, by_id).items():
             pages.setdefault(page_id, page)
-            scores[page_id] = scores.get(page_id, 0.0) + extra[page_id]
+            scores[page_id] = max(scores.get(page_id, 0.0), extra[page_id])
 
     def _neighbours(self, pid: int, scores: dict[str, float], pages: dict[str, Page],
                     by_id: dict[str, Page]) -> None:

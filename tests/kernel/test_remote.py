@@ -237,7 +237,7 @@ def test_a_server_that_dies_mid_answer_blocks_the_process_and_it_resumes(tiny_pa
         async def run():
             out = Generation()
             texts: list[str] = []
-            async for step in kernel.turn(proc, STORY, max_tokens=400, result=out):
+            async for step in kernel.turn(proc, STORY, max_tokens=96, result=out):
                 texts.append(step.text)
                 if len(texts) == 20:
                     seen["before"] = "".join(texts)
