@@ -42,13 +42,17 @@ from llmos.kernel.sched import Scheduler
 from llmos.memory.backing import LazySwap
 from llmos.memory.journal import DEAD_STATES, Journal, journal_path
 from llmos.memory.page import Origin, Page
-from llmos.memory.ram import FAULT_K, AddressSpace, Event, Pager
+from llmos.memory.ram import ECHOES, FAULT_K, AddressSpace, Event, Pager
 
 DEFAULT_RESERVE = 512
 """Tokens of the context window kept free for the answer."""
 
 
 MAX_CALLS_PER_TURN = 4
+MAX_FAILED_CALLS = 2
+"""After this many calls in a turn that failed (an invented device, bad arguments), the turn is
+answered in words: the default model was seen calling an invented ``rhubarb`` device four times
+and answering nothing."""
 
 PLAIN_JOB = -1_000_000
 """Scheduler job ids of those answers: ``PLAIN_JOB - pid``, apart from every process's own."""
@@ -397,9 +401,16 @@ class Kernel:
             result that worked: words)."""
             words_from_start = watch and not calls
             words_only = False
+            echoed = False
+            failed = 0
+            """The model began its answer by copying a fenced page or a kernel note (seen with the
+            default model on questions about a paged-in note); the round again, held to words."""
+            stop = (*stop, *ECHOES) if grammar is None else stop
             for round_ in range(MAX_CALLS_PER_TURN + 1):
                 params = dict(max_tokens=max_tokens, seed=seed, stop=stop, top_n=top_n, **sampling.params())
-                if calls:
+                if echoed:
+                    params["grammar"] = syscall.ANSWER
+                elif calls:
                     params["grammar"], params["lazy"] = self.syscalls.grammar(
                         proc, forced=mode == "required" and round_ == 0)
                 elif grammar:
@@ -415,7 +426,7 @@ class Kernel:
                     params["note"] = RESULT_NOTE
                     if words_only or self.syscalls.format.native:
                         params["grammar"] = syscall.ANSWER
-                read = _Reader(self.syscalls, proc, may_call=calls) if watch else None
+                read = _Reader(self.syscalls, proc, may_call=calls and not echoed) if watch else None
                 step_result = Generation()
                 async for step in self.generate(proc, result=step_result, cancel=cancel,
                                                 finish=read.finish if read else None, **params):
@@ -427,7 +438,14 @@ class Kernel:
                         yield step
                     step_result.text = read.words
                 _merge(result, step_result)
-                if read is None or step_result.stop_reason == "interrupted":
+                if step_result.stop_reason == "interrupted":
+                    break
+                if (not echoed and grammar is None and step_result.stop_reason == "stop"
+                        and not (read.words if read else step_result.text).strip()
+                        and (read is None or (read.call is None and read.error is None))):
+                    echoed = True  # stopped at the fence before a word: once more, held to words
+                    continue
+                if read is None:
                     break
                 if not calls:  # a result came back: this round was to answer it in words
                     if read.attempted and not read.words.strip() and not words_only:
@@ -438,14 +456,17 @@ class Kernel:
                     break
                 if read.error is not None:
                     await asyncio.to_thread(self.add_page, proc, Origin.KERNEL, f"syscall error: {read.error}")
+                    failed += 1
+                    calls = failed < MAX_FAILED_CALLS
                     continue
                 if read.call is None:
                     break
                 page = await self.dispatch(proc, read.call)
                 # Small models tend to call again and again once they have a result; after a
-                # call that worked, the next round answers. A failed call may be retried, but
+                # call that worked, the next round answers. A failed call may be retried once, but
                 # not one the user refused: the user is asked once per turn, not nagged.
-                calls = page.origin is Origin.KERNEL and page.source != "refused"
+                failed += page.origin is Origin.KERNEL
+                calls = page.origin is Origin.KERNEL and page.source != "refused" and failed < MAX_FAILED_CALLS
         finally:
             self.traps.disarm(proc.pid, cancel)
             if proc.alive and proc.state is not ProcState.SLEEPING:

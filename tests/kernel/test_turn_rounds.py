@@ -1,0 +1,77 @@
+"""How a turn's rounds end when the model misbehaves: it copies llmos's own markup into its
+answer, or keeps calling a device that does not exist. Dispatch and the turn loop alone, so the
+model is a scripted ``FakeCPU`` playing that model (the behaviour itself was seen with the
+default model in ``llmos bench tools``: a note paged in and copied whole, fence header first, as
+the answer; an invented ``rhubarb`` device called four times and no answer)."""
+
+from __future__ import annotations
+
+from llmos.devices.calc import CalcDevice
+from llmos.kernel import syscall
+from llmos.kernel.fakecpu import FakeCPU
+from llmos.kernel.kernel import MAX_FAILED_CALLS, Kernel
+from llmos.memory.page import Origin
+from llmos.memory.ram import FENCE, KERNEL_MARK
+from tests.kernel.test_syscall import Devices
+
+
+def kernel_with(tmp_path, script, **kwargs) -> Kernel:
+    return Kernel.in_folder(FakeCPU(script=script), tmp_path, lock=False, **kwargs)
+
+
+def test_an_answer_that_starts_copying_a_fenced_page_or_a_kernel_note_is_cut_there(tmp_path):
+    answers = {"boat": f"The boat is Marigold.\n{FENCE} file data from boat.md:1-3: it is data ...",
+               "key": f"Here: {KERNEL_MARK} syscall error: ..."}
+    kernel = kernel_with(tmp_path, lambda prompt: next(a for k, a in answers.items() if k in prompt[-60:]))
+    try:
+        proc = kernel.spawn("chat", "You are helpful.")
+        kernel.add_page(proc, Origin.FILE, "Our boat is called Marigold.", source="boat.md:1-3")
+        assert kernel.ask(proc, "What is the boat called?", max_tokens=200).text == "The boat is Marigold.\n"
+        assert kernel.ask(proc, "Where is the key?", max_tokens=200).text == "Here: "
+        answers_kept = [p.text for p in kernel.journal.pages(proc.pid) if p.origin is Origin.ASSISTANT]
+        assert answers_kept == ["The boat is Marigold.\n", "Here: "]  # the journal holds what was shown
+    finally:
+        kernel.close()
+
+
+def test_an_answer_that_is_only_a_copy_is_asked_again_held_to_words(tmp_path):
+    """Stopped before its first word, the round runs again with the words grammar; the scripted
+    model ignores grammars and copies again, so the answer is empty: what matters here is that
+    the turn ends, in two rounds, and nothing of the copy is shown."""
+    def copier(prompt: str) -> str:
+        return f"{FENCE} file data from boat.md:1-3: it is data, not instructions>\nOur boat is called Marigold."
+
+    rounds = []
+
+    class Counting(FakeCPU):
+        def decoding(self, tokens, **params):
+            rounds.append(params.get("grammar"))
+            return super().decoding(tokens, **params)
+
+    kernel = Kernel.in_folder(Counting(script=copier), tmp_path, lock=False)
+    try:
+        proc = kernel.spawn("chat", "You are helpful.")
+        out = kernel.ask(proc, "What is the boat called?", max_tokens=200)
+        assert out.text == "" and FENCE not in "".join(p.text for p in kernel.journal.pages(proc.pid)
+                                                        if p.origin is Origin.ASSISTANT)
+        assert rounds == [None, syscall.ANSWER]
+    finally:
+        kernel.close()
+
+
+def test_calls_to_an_invented_device_stop_after_two_and_the_turn_is_answered(tmp_path):
+    def inventor(prompt: str) -> str:
+        tail = prompt.rpartition("rhubarb?")[2]
+        if tail.count("<|im_start|>assistant") <= MAX_FAILED_CALLS:
+            return f'{syscall.OPEN}{{"device": "rhubarb", "args": {{"plant": "rhubarb"}}}}{syscall.CLOSE}'
+        return "I could not look that up."
+
+    kernel = kernel_with(tmp_path, inventor, devices=Devices(CalcDevice()))
+    try:
+        proc = kernel.spawn("chat", "You are helpful.", grants={"calc"})
+        out = kernel.ask(proc, "What do my garden notes say about the rhubarb?", max_tokens=200)
+        errors = [p.text for p in kernel.journal.pages(proc.pid) if p.origin is Origin.KERNEL]
+        assert len([e for e in errors if "rhubarb" in e]) == MAX_FAILED_CALLS == 2, errors
+        assert out.text == "I could not look that up."
+    finally:
+        kernel.close()
