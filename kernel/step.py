@@ -57,7 +57,6 @@ class StopText:
 
     def __init__(self, stops) -> None:
         self.stops = [s for s in stops if s]
-        self.hold = max((len(s) for s in self.stops), default=1) - 1
         self.pending = ""
 
     def feed(self, text: str) -> tuple[str, bool]:
@@ -66,12 +65,21 @@ class StopText:
         if hits:
             ready, self.pending = self.pending[:min(hits)], ""
             return ready, True
-        cut = len(self.pending) - self.hold
-        if not self.hold:
-            ready, self.pending = self.pending, ""
-        else:
-            ready, self.pending = self.pending[:max(0, cut)], self.pending[max(0, cut):]
+        cut = len(self.pending) - self._partial()
+        ready, self.pending = self.pending[:cut], self.pending[cut:]
         return ready, False
+
+    def _partial(self) -> int:
+        """The length of the longest end of the pending text that begins a stop string: all
+        that must wait for the next piece. (Holding back a stop string's whole length instead
+        kept every answer 13 characters behind once ``[llmos kernel]`` was a stop string.)"""
+        longest = 0
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(self.pending)), longest, -1):
+                if self.pending.endswith(stop[:n]):
+                    longest = n
+                    break
+        return longest
 
     def rest(self) -> str:
         rest, self.pending = self.pending, ""
