@@ -301,7 +301,6 @@ class Kernel:
         answer then came from the conversation and the model alone, which the user is told
         (a blocking disk read: call it from a worker thread)."""
         from llmos.memory.fs import COLLECTION
-        from llmos.memory.page import Origin
 
         if not self.backing.opened or any(p.origin is Origin.FILE and p.resident for p in proc.space.pages):
             return False  # a page fault opens the disk whenever there is one: unopened, none
@@ -402,9 +401,10 @@ class Kernel:
             words_from_start = watch and not calls
             words_only = False
             echoed = False
-            failed = 0
             """The model began its answer by copying a fenced page or a kernel note (seen with the
             default model on questions about a paged-in note); the round again, held to words."""
+            failed = 0
+            """Calls of this turn that failed (``MAX_FAILED_CALLS``)."""
             stop = (*stop, *ECHOES) if grammar is None else stop
             for round_ in range(MAX_CALLS_PER_TURN + 1):
                 params = dict(max_tokens=max_tokens, seed=seed, stop=stop, top_n=top_n, **sampling.params())
@@ -441,7 +441,7 @@ class Kernel:
                 if step_result.stop_reason == "interrupted":
                     break
                 if (not echoed and grammar is None and step_result.stop_reason == "stop"
-                        and not (read.words if read else step_result.text).strip()
+                        and not step_result.text.strip()
                         and (read is None or (read.call is None and read.error is None))):
                     echoed = True  # stopped at the fence before a word: once more, held to words
                     continue

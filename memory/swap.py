@@ -235,11 +235,11 @@ class Swap:
     def _hop(self, pid: int, query: str, scores: dict[str, float], pages: dict[str, Page],
              by_id: dict[str, Page], depth: int) -> None:
         """Second hop: names the best hits add to the question, searched for once more."""
-        best = sorted(scores, key=scores.get, reverse=True)[:3]
+        ranked = sorted(scores, key=scores.get, reverse=True)
+        best = ranked[:3]
         names = recall.new_names(query, [pages[i].text for i in best])
         if not names:
             return
-        ranked = sorted(scores, key=scores.get, reverse=True)
         anchor = scores[ranked[min(recall.HOP_BELOW, len(ranked) - 1)]]
         fresh = [i for i in self._lexical(pid, " ".join(names), depth) if i not in best][:recall.HOP_PAGES]
         extra = {i: anchor * (1 - recall.TIE * (r + 1)) for r, i in enumerate(fresh)}
