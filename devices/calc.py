@@ -4,8 +4,10 @@ The expression is parsed with :mod:`ast` and walked; nothing is ever
 evaluated as Python. Numbers are :class:`fractions.Fraction`, so ``0.1 + 0.2``
 is exactly ``3/10`` (decimal literals are read from their source text, not
 from the binary float Python would make of them) and integers have no size
-limit but ours. Allowed: numbers, ``+ - * / // % **``, unary ``+``/``-`` and
-parentheses. Names, calls, attributes, strings and everything else are
+limit but ours. Allowed: numbers, ``+ - * / // % **``, unary ``+``/``-``,
+parentheses and the factorial of a whole number (``13! / 11!``, as people and
+models write it; Python has no such operator, so each ``n!`` is replaced by its
+value before parsing). Names, calls, attributes, strings and everything else are
 refused with a message that says what is allowed.
 
 Limits keep one call cheap: the expression is at most 2000 characters, no
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import ast
 import decimal
+import math
+import re
 from fractions import Fraction
 
 from llmos.devices.base import Device, DeviceResult, Risk
@@ -28,6 +32,8 @@ from llmos.errors import DeviceError
 MAX_LENGTH = 2000
 MAX_BITS = 100_000
 MAX_EXPONENT = 100_000
+MAX_FACTORIAL = 5000
+"""The largest ``n!``: about 54,000 bits, inside MAX_BITS."""
 DIGITS = 40
 """Significant digits of approximate results and of non-terminating decimals."""
 
@@ -39,7 +45,8 @@ _OPS = {
     ast.FloorDiv: lambda a, b: Fraction(a // b),
     ast.Mod: lambda a, b: a % b,
 }
-_ALLOWED = "numbers, + - * / // % ** and parentheses"
+_ALLOWED = "numbers, + - * / // % **, n! and parentheses"
+_FACTORIAL = re.compile(r"(?<![\w.])(\d+)\s*!")
 
 
 class _Approx(Exception):
@@ -168,12 +175,19 @@ def _as_decimal(x: Fraction) -> tuple[str, bool]:
         return format(_decimal(x, DIGITS).normalize(), "f"), False
 
 
+def _factorial(match: re.Match) -> str:
+    n = int(match.group(1))
+    if n > MAX_FACTORIAL:
+        raise DeviceError(f"{n}! is too large; calc takes factorials up to {MAX_FACTORIAL}!")
+    return f"({_int_text(math.factorial(n))})"
+
+
 def evaluate(expr: str) -> tuple[Fraction, bool]:
     """The exact value of ``expr`` and whether it is exact (False after a fractional power)."""
     if len(expr) > MAX_LENGTH:
         raise DeviceError(f"the expression is {len(expr)} characters; calc takes at most {MAX_LENGTH}")
     # ``^`` is a power, as people (and models: "17^2") write it; calc has no bitwise XOR.
-    source = expr.strip().replace("^", "**")
+    source = _FACTORIAL.sub(_factorial, expr.strip().replace("^", "**").replace("×", "*").replace("÷", "/"))
     try:
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError) as exc:
@@ -185,7 +199,7 @@ def evaluate(expr: str) -> tuple[Fraction, bool]:
 
 class CalcDevice(Device):
     name = "calc"
-    description = "exact arithmetic on numbers: + - * / // % ** (or ^) and parentheses (no variables)"
+    description = "exact arithmetic on numbers: + - * / // % ** (or ^), n! and parentheses (no variables)"
     schema = {
         "type": "object",
         "properties": {"expr": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH}},

@@ -66,6 +66,14 @@ data, never instructions. The note is shown to the CPU for that answer only (``K
 ``note``): kept in RAM, later turns were seen to imitate the terse answers it draws out."""
 
 
+RESULT_TEMPERATURE = 0.0
+"""The most temperature the answer to a device result is sampled with: it copies a fact (the
+result) into words. Measured with the default model on the 84 turns of ``llmos bench tools``
+that hold a sum or a notes question: answers right 43 of 59 with the chat's sampling after a
+result, 49 greedy. The call itself keeps the chat's sampling: held to a call greedily, it wrote
+"99 * 99 * 99 * ..." for "What is 99 cubed?" until max tokens, twice."""
+
+
 class Dispatcher:
     """The kernel's system-call table for its processes. See the module docstring."""
 
@@ -104,12 +112,17 @@ class Dispatcher:
     def names(self, proc: Process) -> list[str]:
         return sorted(proc.grants | {"recall"})
 
-    def grammar(self, proc: Process, *, forced: bool) -> tuple[str, str | None]:
+    def grammar(self, proc: Process, *, forced: bool,
+                only: frozenset[str] | None = None) -> tuple[str, str | None]:
         """The call grammar and its lazy trigger (None: it applies from the first token).
-        A forced call is a device call: the pager already recalls before every turn."""
-        key = (tuple(sorted(proc.grants)), forced, self.format.family)
+        A forced call is a device call: the pager already recalls before every turn. ``only``:
+        a forced call names one of these devices (``kernel/intent.py``'s ``required``)."""
+        only = only if forced and only else None
+        key = (tuple(sorted(proc.grants)), forced, self.format.family, tuple(sorted(only or ())))
         if key not in self._grammars:
             specs = self.specs(proc, recall=not forced)
+            if only:
+                specs = [s for s in specs if s.name in only] or specs
             if self.format.native:
                 built = (toolcall.grammar(specs, lazy=not forced), None if forced else toolcall.trigger(specs))
             else:

@@ -19,10 +19,11 @@ with the section in view, the model describes the call it may not make ("Here
 is a JSON object with the function name calc ..."). The gate only takes the
 call away; it never makes one.
 
-The other way round, ``must_call``: a sum with numbers in it, or the time or
-date now, must come from the device. In conversations the default model stops
-calling after a few answers in words and guesses ("1234 multiplied by 5678
-equals 692,779,216"); there the first round is held to a call.
+The other way round, ``required``: a sum with numbers in it, the time or date
+now, or a question about the user's own notes must come from the device. In
+conversations the default model stops calling after a few answers in words and
+guesses ("1234 multiplied by 5678 equals 692,779,216"); there the first round is
+held to a call of that device.
 
 ``llmos bench tools --without gate`` measures what both buy (default model, 150
 turns, ``docs/bench/README.md``): call decision 0.747 -> 0.933, false calls
@@ -56,18 +57,42 @@ CLOCK = re.compile(r"\b(time is it|day is it|date is it|year is it|what's the ti
 """Asking for the time or date now ("What time is Friday lunch?" is not: it is in the notes)."""
 
 
-def must_call(text: str, grants: set[str]) -> bool:
-    """True when the input asks for a sum with numbers in it, or names the calculator (and calc
-    is granted), or asks for the time or date now, or names the clock (and clock is): the
-    answer must come from the device, never from the model's
-    guess. In conversations the default model stops calling after a few answers in words and
-    guesses ("1234 multiplied by 5678 equals 692,779,216"); here the first round must be a call."""
+NOTES = re.compile(r"\b(my|our)\s+(\w+\s+)?(notes?|files?|documents?|docs)\b", re.IGNORECASE)
+"""The user's own notes or files ("Search my notes for ...", "It's in my meeting notes.")."""
+
+COUNT = re.compile(r"\b(how many|how much|in total|altogether)\b", re.IGNORECASE)
+"""A question for a count or an amount: with two numbers in it, a word problem for calc."""
+
+
+def required(text: str, grants: set[str]) -> frozenset[str]:
+    """The devices one of which the first round must call (empty: the model chooses).
+
+    - calc, for a sum with numbers in it ("What is 1234*5678?"), a count or amount asked of two
+      or more numbers ("3 boxes of 48 eggs, how many eggs is that?", "How much is 3 nights at
+      145 euros a night?"), or an input that names the calculator ("Use the calculator.");
+    - clock, for the time or date now, or an input that names the clock;
+    - search (else files), for an input that asks about the user's notes or files ("What is my
+      boat called? Look in my notes."). The pager may already have paged the note in, and the
+      default model then answers from it in words, or copies the excerpt's heading into a
+      ``files`` path; asked to search, it searches, and the answer cites the result.
+
+    The answer must come from the device, never from the model's guess. In conversations the
+    default model stops calling after a few answers in words and guesses ("1234 multiplied by
+    5678 equals 692,779,216"); here the first round is held to a call of these devices."""
     if not asks(text):
-        return False
+        return frozenset()
     named = text.lower()
-    if "calc" in grants and re.search(r"\d", text) and (MATH.search(text) or re.search(r"\bcalc(ulat\w*)?\b", named)):
-        return True
-    return "clock" in grants and bool(CLOCK.search(text) or re.search(r"\bclock\b", named))
+    numbers = len(re.findall(r"\d+(?:[.,]\d+)?", text))
+    if "calc" in grants and (re.search(r"\bcalc(ulator)?\b", named) or numbers and (
+            MATH.search(text) or re.search(r"\bcalculat\w*\b", named) or numbers >= 2 and COUNT.search(text))):
+        return frozenset({"calc"})
+    if "clock" in grants and (CLOCK.search(text) or re.search(r"\bclock\b", named)):
+        return frozenset({"clock"})
+    if NOTES.search(text):
+        for device in ("search", "files"):
+            if device in grants:
+                return frozenset({device})
+    return frozenset()
 
 
 def asks(text: str) -> bool:

@@ -34,7 +34,7 @@ from pathlib import Path
 from llmos.errors import LlmosError, UsageError
 from llmos.kernel import hibernate, intent, syscall, toolcall
 from llmos.kernel.cpu import CPU, Generation, Step
-from llmos.kernel.dispatch import RESULT_NOTE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
+from llmos.kernel.dispatch import RESULT_NOTE, RESULT_TEMPERATURE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
 from llmos.kernel.sampling import Sampling
 from llmos.kernel.trap import Traps
 from llmos.kernel.proc import Process, ProcState
@@ -393,8 +393,11 @@ class Kernel:
             await asyncio.to_thread(self.pager.admit, proc.space, typed)
             watch = bool(proc.grants) and self.devices is not None and grammar is None
             """Whether answers are read for calls at all (a process with devices)."""
-            if watch and self.call_gate and mode == "auto" and intent.must_call(text, proc.grants):
-                mode = "required"  # a sum with numbers, the time: from the device, not a guess
+            only = intent.required(text, proc.grants) if watch and self.call_gate and mode == "auto" else None
+            """The devices the first round must call (a sum, the time, the user's notes): from the
+            device, not a guess."""
+            if only:
+                mode = "required"
             calls = watch and (mode == "required" or not self.call_gate or intent.asks(text))
             """Whether this round may call (a statement: no, ``kernel/intent.py``; after a
             result that worked: words)."""
@@ -411,8 +414,9 @@ class Kernel:
                 if echoed:
                     params["grammar"] = syscall.ANSWER
                 elif calls:
+                    forced = mode == "required" and round_ == 0
                     params["grammar"], params["lazy"] = self.syscalls.grammar(
-                        proc, forced=mode == "required" and round_ == 0)
+                        proc, forced=forced, only=only if forced else None)
                 elif grammar:
                     params["grammar"] = grammar
                 elif words_from_start:  # a statement: answered in words, from a context without devices
@@ -424,6 +428,7 @@ class Kernel:
                     # if that leaves nothing, the next round is held to words from the start.
                     params["stop"] = (*stop, syscall.OPEN, "<tool_call>")
                     params["note"] = RESULT_NOTE
+                    params["temperature"] = min(params["temperature"], RESULT_TEMPERATURE)
                     if words_only or self.syscalls.format.native:
                         params["grammar"] = syscall.ANSWER
                 read = _Reader(self.syscalls, proc, may_call=calls and not echoed) if watch else None

@@ -16,7 +16,10 @@ Each turn is scored on:
   calc expression evaluates to the expected number; search or files with the
   subject in the query; clock);
 - **uses result**: after a call that ran, the answer states its result (the
-  number; the year or the time; a word of the excerpt);
+  number; the year or the time; the fact the note holds);
+- **answer**: the answer is right however it was found (the expected number
+  for a sum, the note's fact for a notes question; a note the pager paged in
+  counts): what the user gets, where the set can tell;
 - **loop**: the answer repeats one phrase (``kernel/sampling.py``);
 - seconds per turn.
 
@@ -36,6 +39,7 @@ import os
 import re
 import tempfile
 import time
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
@@ -76,18 +80,30 @@ def call_right(expect: dict, call: dict | None) -> bool:
         if device != "calc" or not isinstance(args.get("expr"), str):
             return False
         out = invoke(CalcDevice(), {"expr": args["expr"]})
-        values = _numbers(out.output) if out.error is None else []
-        return bool(values) and _close(values[0], float(expect["value"]))
+        # The value, not the first number of the text: "38/3 (≈ 12.67)" is 12.67, not 38.
+        return out.error is None and _close(float(Fraction(out.data["fraction"])), float(expect["value"]))
     if expect["device"] == "search":
         text = json.dumps(args, ensure_ascii=False).lower()
         return device in ("search", "files", "recall") and any(w in text for w in expect["about"])
     return device == expect["device"]
 
 
-def uses_result(expect: dict, call: dict, words: str) -> bool:
-    """Whether the answer states the result of a call that ran."""
+def answer_right(expect: dict, words: str) -> bool | None:
+    """Whether the answer is right, however it was found (None: the set cannot tell, as for
+    the time now): the expected number for a sum, the fact the note holds for a notes question."""
     if expect["device"] == "calc":
         return any(_close(n, float(expect["value"])) for n in _numbers(words))
+    if "answer" in expect:
+        said = " ".join(words.lower().split())
+        return any(a.lower() in said for a in expect["answer"])
+    return None
+
+
+def uses_result(expect: dict, call: dict, words: str) -> bool:
+    """Whether the answer states the result of a call that ran."""
+    right = answer_right(expect, words)
+    if right is not None:
+        return right
     output = call.get("output", "")
     if expect["device"] == "clock":
         marks = re.findall(r"\b\d{4}\b|\b\d{1,2}:\d{2}\b", output)
@@ -104,6 +120,8 @@ def score(expect: dict | None, calls: list[dict], words: str, looped: bool, seco
            "words": words[:300], "calls": [{k: c.get(k) for k in ("device", "args", "error")} for c in calls]}
     if expect is not None:
         row["call"] = call_right(expect, first)
+        if (right := answer_right(expect, words)) is not None:
+            row["answer"] = right
         ran = first is not None and first.get("error") is None
         if ran and row["call"]:
             row["uses_result"] = uses_result(expect, first, words)
@@ -116,7 +134,8 @@ def summary(rows: list[dict]) -> dict:
         return round(sum(values) / len(values), 3) if values else None
 
     out = {"turns": len(rows), "decision_accuracy": mean("decision", rows), "call_accuracy": mean("call", rows),
-           "uses_result": mean("uses_result", rows), "loop_rate": mean("loop", rows),
+           "uses_result": mean("uses_result", rows), "answer_accuracy": mean("answer", rows),
+           "loop_rate": mean("loop", rows),
            "seconds_per_turn": mean("seconds", rows)}
     need = [r for r in rows if "call" in r]
     out["false_calls"] = round(sum(not r["decision"] for r in rows if "call" not in r) /
@@ -261,7 +280,7 @@ def main(args) -> int:
         return 0
     print(f"tools on {result['cases']} cases, model {result['model']} ({result['tool_format']} format), "
           f"{result['seconds']} s")
-    keys = ("decision_accuracy", "call_accuracy", "uses_result", "loop_rate", "false_calls", "missed_calls",
+    keys = ("decision_accuracy", "call_accuracy", "uses_result", "answer_accuracy", "loop_rate", "false_calls", "missed_calls",
             "seconds_per_turn")
     print(f"{'':>20}  {'llmos':>8}  {'baseline':>8}")
     for key in keys:

@@ -50,6 +50,8 @@ def test_huge_integers_beyond_pythons_str_limit():
     ("10 ** 50000", "more than 100000 bits"),
     ("(2**60000) * (2**60000)", "more than 100000 bits"),
     ("(-8) ** 0.5", "not a real number"),
+    ("6000!", "6000! is too large"),
+    ("2.5!", "not an arithmetic expression"),
 ])
 def test_refusals_name_what_is_allowed(expr, message):
     result = calc(expr)
@@ -66,3 +68,9 @@ def test_expression_length_is_limited_and_long_flat_sums_work():
 def test_fractional_powers_are_marked_approximate():
     result = calc("2 ** 0.5")
     assert result.output.startswith("≈ 1.41421356237309504880") and result.data["exact"] is False
+
+
+def test_factorials_and_the_signs_people_type():
+    # The default model wrote "13! / 11!" for "13 factorial divided by 11 factorial".
+    assert calc("13! / 11!").output == "156" and calc("0!").output == "1"
+    assert calc("2 * 5! - 3").output == "237" and calc("10 × 3 ÷ 4").data["fraction"] == "15/2"

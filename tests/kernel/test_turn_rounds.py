@@ -9,7 +9,9 @@ from __future__ import annotations
 from llmos.devices.calc import CalcDevice
 from llmos.kernel import syscall
 from llmos.kernel.fakecpu import FakeCPU
+from llmos.kernel.dispatch import RESULT_TEMPERATURE
 from llmos.kernel.kernel import MAX_FAILED_CALLS, Kernel
+from llmos.kernel.sampling import Sampling
 from llmos.memory.page import Origin
 from llmos.memory.ram import FENCE, KERNEL_MARK
 from tests.kernel.test_syscall import Devices
@@ -73,5 +75,41 @@ def test_calls_to_an_invented_device_stop_after_two_and_the_turn_is_answered(tmp
         errors = [p.text for p in kernel.journal.pages(proc.pid) if p.origin is Origin.KERNEL]
         assert len([e for e in errors if "rhubarb" in e]) == MAX_FAILED_CALLS == 2, errors
         assert out.text == "I could not look that up."
+    finally:
+        kernel.close()
+
+
+def test_a_notes_question_is_held_to_a_search_and_its_answer_is_greedy(tmp_path):
+    """``kernel/intent.py``: "Search my notes ..." must search (only search is in the first
+    round's grammar, not calc), and the answer to the result copies it greedily."""
+    from llmos.devices.search import SearchDevice
+    from llmos.memory.disk import Disk
+
+    disk = Disk(tmp_path / "disk")
+    disk.add("files", ids=["boat"], texts=["Our boat is called Marigold."],
+             metadatas=[{"path": "/notes/boat.md", "line_start": 1, "line_end": 1}])
+
+    def searcher(prompt: str) -> str:
+        if "data from search(" in prompt:  # the result came back
+            return "Your boat is called Marigold."
+        return f'{syscall.OPEN}{{"device": "search", "args": {{"query": "boat"}}}}{syscall.CLOSE}'
+
+    rounds = []
+
+    class Recording(FakeCPU):
+        def decoding(self, tokens, **params):
+            rounds.append(params)
+            return super().decoding(tokens, **params)
+
+    kernel = Kernel.in_folder(Recording(script=searcher), tmp_path, lock=False,
+                              devices=Devices(CalcDevice(), SearchDevice(disk)))
+    try:
+        proc = kernel.spawn("chat", "You are helpful.", grants={"calc", "search"})
+        out = kernel.ask(proc, "Search my notes for the boat's name.", max_tokens=200,
+                         sampling=Sampling(temperature=0.7))
+        assert out.text == "Your boat is called Marigold."
+        first, answer = rounds
+        assert "args-search" in first["grammar"] and "args-calc" not in first["grammar"] and first["temperature"] == 0.7
+        assert answer["temperature"] == RESULT_TEMPERATURE == 0.0
     finally:
         kernel.close()
