@@ -306,14 +306,18 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         return reused
 
     def sampler(self, sampling, seed: int, grammar: str | None, lazy: str | None):
-        """The sampling chain: grammar first (strict, or lazy from a trigger pattern), the
-        repetition penalty, then greedy at temperature 0, else top-k/top-p/min-p/temperature
-        with a seeded draw. (Plain greedy decoding does not use it: see ``Decoding.greedy``.)"""
+        """The sampling chain: the repetition penalty, then greedy at temperature 0, else
+        top-k/top-p/min-p/temperature with a seeded draw; a grammar (strict, or lazy from a
+        trigger pattern) checks the drawn token (``kernel/grammar_sampler.py``). (Plain greedy
+        decoding does not use it: see ``Decoding.greedy``.)"""
         from llama_cpp import _internals as internals
 
         from llmos.kernel.sampling import REPEAT_WINDOW
 
+        from llmos.kernel.grammar_sampler import GrammarChain
+
         chain = internals.LlamaSampler()
+        sampler = None
         if grammar:
             # llama.cpp returns no sampler for a grammar it cannot parse, and adding that to
             # the chain crashes: build it here and refuse the grammar with a clear error.
@@ -328,7 +332,6 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
                 sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
             if not sampler:
                 raise UsageError("llama.cpp could not parse the grammar (see its log for the rule)")
-            llama_cpp.llama_sampler_chain_add(chain.sampler, sampler)
         if sampling.repeat_penalty != 1.0:
             chain.add_penalties(self._n_vocab, REPEAT_WINDOW, sampling.repeat_penalty, 0.0, 0.0)
         if sampling.temperature <= 0:
@@ -341,10 +344,12 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
                 chain.add_min_p(sampling.min_p, 1)
             chain.add_temp(sampling.temperature)
             chain.add_dist(seed)
-        return chain
+        return GrammarChain(chain, sampler, self._n_vocab) if sampler else chain
 
     def sample(self, sampler, idx: int) -> int:
         """Draw a token from the logits at batch index ``idx`` with a ``sampler`` chain."""
+        if hasattr(sampler, "grammar"):  # a GrammarChain: it tests the drawn token itself
+            return sampler.sample(self.logits(idx))
         return sampler.sample(self.llm._ctx, idx)
 
     def decoding(self, tokens: Sequence[int], **params) -> Decoding:

@@ -82,7 +82,6 @@ def test_every_valid_schema_builds_a_grammar_llama_cpp_accepts(tiny_cpu):
 
 FORCED = r"""
 import re, sys
-import llama_cpp
 from llmos.kernel import toolcall
 from llmos.kernel.llama import LlamaCPU
 from llmos.kernel.models import resolve
@@ -96,7 +95,7 @@ for written in sys.argv[1:]:
     assert re.fullmatch(trigger, "Sure. " + written, re.S), written
     chain = cpu.sampler(GREEDY, 0, grammar, trigger)
     for token in cpu.tokenize("Sure. " + written, special=False):
-        llama_cpp.llama_sampler_accept(chain.sampler, token)  # a refused piece aborts the process
+        chain.accept(token)  # a refused piece aborts the process
 print("survived")
 """
 
