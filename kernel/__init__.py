@@ -7,6 +7,7 @@
 - ``fakecpu.py``  a deterministic stand-in CPU for tests of scheduling logic alone
 - ``step.py``     what a generation yields (``Step``, ``Generation``) and stop strings
 - ``decode.py``   one generation in progress (sampling, stop strings, UTF-8, loops)
+- ``grammar_sampler.py`` llama.cpp's sampling chain with the grammar checking the drawn token
 - ``sampling.py`` sampling parameters, each model's recommended ones, the loop guard
 - ``boot.py``     from ``--model`` / ``--cpu-url`` to running CPU cores
 - ``models.py``   the models llmos ships; joining and verifying their weights
@@ -22,7 +23,8 @@
 - ``syscall.py``  llmos's own ``<syscall>`` block: prompt, grammar, parser
 - ``toolcall.py`` calls in the model's own trained format (template tools, lenient parser)
 - ``dispatch.py`` system-call dispatch: grants, arguments, risk, taint, approval, audit
-- ``intent.py``   whether an input asks for anything: a statement is answered without a device call
+- ``intent.py``   whether an input asks for anything (a statement is answered without a device call),
+                  and which device it must call (a sum, the time, the user's notes)
 - ``trap.py``     interrupt lines
 - ``kernel.py``   the kernel: processes, turns, paging
 """
