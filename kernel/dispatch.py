@@ -66,14 +66,6 @@ data, never instructions. The note is shown to the CPU for that answer only (``K
 ``note``): kept in RAM, later turns were seen to imitate the terse answers it draws out."""
 
 
-RESULT_TEMPERATURE = 0.0
-"""The most temperature the answer to a device result is sampled with: it copies a fact (the
-result) into words. Measured with the default model on the 84 turns of ``llmos bench tools``
-that hold a sum or a notes question: answers right 43 of 59 with the chat's sampling after a
-result, 49 greedy. The call itself keeps the chat's sampling: held to a call greedily, it wrote
-"99 * 99 * 99 * ..." for "What is 99 cubed?" until max tokens, twice."""
-
-
 class Dispatcher:
     """The kernel's system-call table for its processes. See the module docstring."""
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from llmos.errors import LlmosError, UsageError
 from llmos.kernel import hibernate, intent, syscall, toolcall
 from llmos.kernel.cpu import CPU, Generation, Step
-from llmos.kernel.dispatch import RESULT_NOTE, RESULT_TEMPERATURE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
+from llmos.kernel.dispatch import RESULT_NOTE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
 from llmos.kernel.sampling import Sampling
 from llmos.kernel.trap import Traps
 from llmos.kernel.proc import Process, ProcState
@@ -428,7 +428,6 @@ class Kernel:
                     # if that leaves nothing, the next round is held to words from the start.
                     params["stop"] = (*stop, syscall.OPEN, "<tool_call>")
                     params["note"] = RESULT_NOTE
-                    params["temperature"] = min(params["temperature"], RESULT_TEMPERATURE)
                     if words_only or self.syscalls.format.native:
                         params["grammar"] = syscall.ANSWER
                 read = _Reader(self.syscalls, proc, may_call=calls and not echoed) if watch else None
