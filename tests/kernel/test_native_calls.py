@@ -108,4 +108,3 @@ def test_llmos_run_calls_calc_and_prints_only_the_words(shared_home):
     assert "7006652" in out.replace(",", "") and "<syscall>" not in out and '"arguments"' not in out
     stats = json.loads(proc.stderr.decode().strip().splitlines()[-1])
     assert [c["device"] for c in stats["calls"]] == ["calc"] and stats["calls"][0]["error"] is None
-
