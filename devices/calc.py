@@ -5,9 +5,10 @@ evaluated as Python. Numbers are :class:`fractions.Fraction`, so ``0.1 + 0.2``
 is exactly ``3/10`` (decimal literals are read from their source text, not
 from the binary float Python would make of them) and integers have no size
 limit but ours. Allowed: numbers, ``+ - * / // % **``, unary ``+``/``-``,
-parentheses and the factorial of a whole number (``13! / 11!``, as people and
+parentheses, the factorial of a whole number (``13! / 11!``, as people and
 models write it; Python has no such operator, so each ``n!`` is replaced by its
-value before parsing). Names, calls, attributes, strings and everything else are
+value before parsing) and per cent (``15% of 80``: a ``%`` with no operand after
+it). Names, calls, attributes, strings and everything else are
 refused with a message that says what is allowed.
 
 Limits keep one call cheap: the expression is at most 2000 characters, no
@@ -45,8 +46,12 @@ _OPS = {
     ast.FloorDiv: lambda a, b: Fraction(a // b),
     ast.Mod: lambda a, b: a % b,
 }
-_ALLOWED = "numbers, + - * / // % **, n! and parentheses"
+_ALLOWED = "numbers, + - * / // % **, n!, 15% of 80 and parentheses"
 _FACTORIAL = re.compile(r"(?<![\w.])(\d+)\s*!")
+_PER_CENT_OF = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*%\s*of\b", re.IGNORECASE)
+_PER_CENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*%(?=\s*(?:$|[)*/]))")
+"""A ``%`` with no operand after it is per cent: "15% of 80", "15% * 80", "(15%)"; "17 % 5"
+stays the remainder."""
 
 
 class _Approx(Exception):
@@ -188,6 +193,7 @@ def evaluate(expr: str) -> tuple[Fraction, bool]:
         raise DeviceError(f"the expression is {len(expr)} characters; calc takes at most {MAX_LENGTH}")
     # ``^`` is a power, as people (and models: "17^2") write it; calc has no bitwise XOR.
     source = _FACTORIAL.sub(_factorial, expr.strip().replace("^", "**").replace("×", "*").replace("÷", "/"))
+    source = _PER_CENT.sub(r"(\1/100)", _PER_CENT_OF.sub(r"(\1/100)*", source))
     try:
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError) as exc:
@@ -199,7 +205,8 @@ def evaluate(expr: str) -> tuple[Fraction, bool]:
 
 class CalcDevice(Device):
     name = "calc"
-    description = "exact arithmetic on numbers: + - * / // % ** (or ^), n! and parentheses (no variables)"
+    description = ("exact arithmetic on numbers: + - * / // % ** (or ^), n!, per cent (15% of 80) "
+                   "and parentheses (no variables)")
     schema = {
         "type": "object",
         "properties": {"expr": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH}},

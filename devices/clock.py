@@ -20,8 +20,10 @@ class ClockDevice(Device):
     schema = {
         "type": "object",
         "properties": {
-            "tz": {"type": "string", "maxLength": 64},
-            "format": {"type": "string", "maxLength": 200},
+            "tz": {"type": "string", "maxLength": 64,
+                   "description": "an IANA zone such as Europe/Paris, only for another place; omit for the local time"},
+            "format": {"type": "string", "maxLength": 200,
+                       "description": "a strftime format such as %H:%M; omit for the full date and time"},
         },
         "additionalProperties": False,
     }

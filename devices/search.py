@@ -39,10 +39,13 @@ class SearchDevice(Device):
     schema = {
         "type": "object",
         "properties": {
-            "query": {"type": "string", "minLength": 1, "maxLength": 1000},
-            "k": {"type": "integer", "minimum": 1, "maximum": 20},
-            "where": {"type": "string", "enum": ["files", "swap", "all"]},
-            "pid": {"type": "integer", "minimum": 1},
+            "query": {"type": "string", "minLength": 1, "maxLength": 1000,
+                      "description": "what to look for, in the user's words"},
+            "k": {"type": "integer", "minimum": 1, "maximum": 20, "description": "how many excerpts (default 5)"},
+            "where": {"type": "string", "enum": ["files", "swap", "all"],
+                      "description": "files (default): the user's mounted files; swap: paged-out memory"},
+            "pid": {"type": "integer", "minimum": 1,
+                    "description": "with where=swap: only this process's memory (omit for all)"},
         },
         "required": ["query"],
         "additionalProperties": False,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmos.kernel import syscall, toolcall
@@ -104,17 +104,20 @@ class Dispatcher:
     def names(self, proc: Process) -> list[str]:
         return sorted(proc.grants | {"recall"})
 
-    def grammar(self, proc: Process, *, forced: bool,
-                only: frozenset[str] | None = None) -> tuple[str, str | None]:
+    def grammar(self, proc: Process, *, forced: bool, only: frozenset[str] | None = None,
+                leave_out: dict[str, frozenset[str]] | None = None) -> tuple[str, str | None]:
         """The call grammar and its lazy trigger (None: it applies from the first token).
         A forced call is a device call: the pager already recalls before every turn. ``only``:
-        a forced call names one of these devices (``kernel/intent.py``'s ``required``)."""
+        a forced call names one of these devices (``kernel/intent.py``'s ``required``), without
+        the optional arguments ``leave_out`` names for it (``intent.unasked``)."""
         only = only if forced and only else None
-        key = (tuple(sorted(proc.grants)), forced, self.format.family, tuple(sorted(only or ())))
+        dropped = tuple(sorted((d, a) for d, names in (leave_out or {}).items() for a in names)) if only else ()
+        key = (tuple(sorted(proc.grants)), forced, self.format.family, tuple(sorted(only or ())), dropped)
         if key not in self._grammars:
             specs = self.specs(proc, recall=not forced)
             if only:
-                specs = [s for s in specs if s.name in only] or specs
+                specs = [_without(s, (leave_out or {}).get(s.name, frozenset()))
+                         for s in specs if s.name in only] or specs
             if self.format.native:
                 built = (toolcall.grammar(specs, lazy=not forced), None if forced else toolcall.trigger(specs))
             else:
@@ -222,3 +225,13 @@ class Dispatcher:
         k.set_state(proc, ProcState.BLOCKED, f"approval: {call.device}")
         k.emit("approval", pid=proc.pid, request=request)
         return bool(k.approver and await k.approver(request))
+
+
+def _without(spec: syscall.Spec, names: frozenset[str]) -> syscall.Spec:
+    """``spec`` whose schema no longer offers the optional properties ``names``."""
+    props = spec.schema.get("properties")
+    names = names - set(spec.schema.get("required", ()))
+    if not names or not isinstance(props, dict):
+        return spec
+    schema = dict(spec.schema, properties={k: v for k, v in props.items() if k not in names})
+    return replace(spec, schema=schema)

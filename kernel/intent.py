@@ -63,6 +63,19 @@ NOTES = re.compile(r"\b(my|our)\s+(\w+\s+)?(notes?|files?|documents?|docs)\b", r
 COUNT = re.compile(r"\b(how many|how much|in total|altogether)\b", re.IGNORECASE)
 """A question for a count or an amount: with two numbers in it, a word problem for calc."""
 
+CONVERSION = re.compile(r"\bhow many \w+ (are |is )?(there )?in \d", re.IGNORECASE)
+"""A unit conversion with one number ("How many minutes are in 7 hours?"): a product for calc."""
+
+PLACE = re.compile(r"\bin\s+(the\s+)?[A-Z][\w-]+|\btime ?zones?\b|\b(UTC|GMT)\b")
+"""A time asked for somewhere ("in Tokyo", "in UTC"): the only ground for the clock's ``tz``."""
+
+UNASKED = {
+    "clock": lambda text: ({"tz"} if not PLACE.search(text) else set())
+    | ({"format"} if not re.search(r"\b(format|strftime|iso)\b", text, re.IGNORECASE) else set()),
+    "search": lambda text: {"k", "where", "pid"},
+}
+"""Per device: the optional arguments a forced call leaves out, given the input (``unasked``)."""
+
 
 def required(text: str, grants: set[str]) -> frozenset[str]:
     """The devices one of which the first round must call (empty: the model chooses).
@@ -84,7 +97,8 @@ def required(text: str, grants: set[str]) -> frozenset[str]:
     named = text.lower()
     numbers = len(re.findall(r"\d+(?:[.,]\d+)?", text))
     if "calc" in grants and (re.search(r"\bcalc(ulator)?\b", named) or numbers and (
-            MATH.search(text) or re.search(r"\bcalculat\w*\b", named) or numbers >= 2 and COUNT.search(text))):
+            MATH.search(text) or re.search(r"\bcalculat\w*\b", named) or numbers >= 2 and COUNT.search(text)
+            or CONVERSION.search(text))):
         return frozenset({"calc"})
     if "clock" in grants and (CLOCK.search(text) or re.search(r"\bclock\b", named)):
         return frozenset({"clock"})
@@ -93,6 +107,19 @@ def required(text: str, grants: set[str]) -> frozenset[str]:
             if device in grants:
                 return frozenset({device})
     return frozenset()
+
+
+def unasked(text: str, device: str) -> frozenset[str]:
+    """The optional arguments of a forced ``device`` call that ``text`` gives no ground for: the
+    call's grammar leaves them out, so the device's defaults apply.
+
+    Why: the default model fills every optional argument it is offered. Of 12 clock calls in
+    ``llmos bench tools`` 11 named a zone nobody asked for ("What time is it?" answered with
+    Tokyo's time) and most a format in another language's syntax (``yyyy-MM-dd``); notes
+    searches asked for ``k: 1`` (one excerpt, often not the one with the answer) or for
+    ``pid: 0``, which failed."""
+    rule = UNASKED.get(device)
+    return frozenset(rule(text)) if rule else frozenset()
 
 
 def asks(text: str) -> bool:

@@ -416,7 +416,8 @@ class Kernel:
                 elif calls:
                     forced = mode == "required" and round_ == 0
                     params["grammar"], params["lazy"] = self.syscalls.grammar(
-                        proc, forced=forced, only=only if forced else None)
+                        proc, forced=forced, only=only,
+                        leave_out={d: intent.unasked(text, d) for d in only or ()})
                 elif grammar:
                     params["grammar"] = grammar
                 elif words_from_start:  # a statement: answered in words, from a context without devices
@@ -444,10 +445,13 @@ class Kernel:
                 _merge(result, step_result)
                 if step_result.stop_reason == "interrupted":
                     break
-                if (not echoed and grammar is None and step_result.stop_reason == "stop"
+                if (not echoed and grammar is None and step_result.stop_reason in ("stop", "eos")
                         and not step_result.text.strip()
                         and (read is None or (read.call is None and read.error is None))):
-                    echoed = True  # stopped at the fence before a word: once more, held to words
+                    # Stopped at a fence, or ended, before a word (the default model ended at
+                    # once on "How many minutes are in 7 hours?" after a failed call): once
+                    # more, held to words, which cannot open with a blank.
+                    echoed = True
                     continue
                 if read is None:
                     break

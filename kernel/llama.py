@@ -21,6 +21,7 @@ from llmos.errors import ModelError, UsageError
 from llmos.kernel.cpu import BLOCK, BatchingCPU, Snapshot, TemplatedCPU
 from llmos.kernel.decode import Decoding
 from llmos.kernel.ggufinfo import FILE_TYPES
+from llmos.kernel.grammar_sampler import GrammarChain
 from llmos.kernel.step import Step
 
 
@@ -314,8 +315,6 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
 
         from llmos.kernel.sampling import REPEAT_WINDOW
 
-        from llmos.kernel.grammar_sampler import GrammarChain
-
         chain = internals.LlamaSampler()
         sampler = None
         if grammar:
@@ -348,7 +347,7 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
 
     def sample(self, sampler, idx: int) -> int:
         """Draw a token from the logits at batch index ``idx`` with a ``sampler`` chain."""
-        if hasattr(sampler, "grammar"):  # a GrammarChain: it tests the drawn token itself
+        if isinstance(sampler, GrammarChain):  # it tests the drawn token itself
             return sampler.sample(self.logits(idx))
         return sampler.sample(self.llm._ctx, idx)
 

@@ -294,7 +294,10 @@ def grammar(specs: Sequence[Spec], *, lazy: bool = True) -> str:
     for i, spec in enumerate(sorted(specs, key=lambda s: s.name)):
         rule = f"device-{i}"
         name = json.dumps(json.dumps(spec.name))
-        body = f'ws ("," ws argkey ws ":" ws {arg_rule[spec.name]} ws)? "}}"'
+        # The arguments may be left out only where none is required: a forced search was seen
+        # written as {"name": "search"}, which ran without a query and failed.
+        optional = "" if spec.schema.get("required") else "?"
+        body = f'ws ("," ws argkey ws ":" ws {arg_rule[spec.name]} ws){optional} "}}"'
         if lazy:
             # After the name's closing quote: the call goes on (space, comma or brace) or it
             # is not a call we can hold (anything else), and the grammar lets it be.

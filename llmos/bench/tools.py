@@ -1,13 +1,14 @@
 """``llmos bench tools``: what the CPU really does with devices, against the raw model.
 
-The set (``llmos/bench/data/tools.jsonl``, written for llmos) is 120 prompts
-phrased the way people type: about half need one built-in device (calc with
-a value the expression must evaluate to, clock, search of the demo notes
-with the subject the query must name), about a third need none (knowledge,
-writing, explanation, small talk, and statements such as "I live in Lisbon."
-that a small model answers with an invented call), the rest are conversations
-of two or three turns that mix both ("What is my dog called?" after a
-calculation).
+The set (``llmos/bench/data/tools.jsonl``, written for llmos) is 126 cases,
+180 turns, phrased the way people type: about half need one built-in device
+(calc with a value the expression must evaluate to, clock, search of the demo
+notes with the subject the query must name), about a third need none
+(knowledge, writing, explanation, small talk, and statements such as "I live
+in Lisbon." that a small model answers with an invented call), the rest are
+conversations of two or three turns that mix both ("What is my dog called?"
+after a calculation) and six of four to six turns where most turns call (a
+later answer must state its own result, not copy an earlier one).
 
 Each turn is scored on:
 
@@ -88,9 +89,14 @@ def call_right(expect: dict, call: dict | None) -> bool:
     return device == expect["device"]
 
 
-def answer_right(expect: dict, words: str) -> bool | None:
+def answer_right(expect: dict, words: str, quoted: tuple[str, ...] = ()) -> bool | None:
     """Whether the answer is right, however it was found (None: the set cannot tell, as for
-    the time now): the expected number for a sum, the fact the note holds for a notes question."""
+    the time now): the expected number for a sum, the fact the note holds for a notes question.
+    ``quoted``: what the user typed in the conversation so far; an answer that quotes it is
+    not credited with its numbers ("the answer to 'What is 17 * 23?' is 391" does not answer
+    "391 divided by 17" with 23)."""
+    for text in quoted:
+        words = words.replace(text, " ")
     if expect["device"] == "calc":
         return any(_close(n, float(expect["value"])) for n in _numbers(words))
     if "answer" in expect:
@@ -99,9 +105,9 @@ def answer_right(expect: dict, words: str) -> bool | None:
     return None
 
 
-def uses_result(expect: dict, call: dict, words: str) -> bool:
+def uses_result(expect: dict, call: dict, words: str, quoted: tuple[str, ...] = ()) -> bool:
     """Whether the answer states the result of a call that ran."""
-    right = answer_right(expect, words)
+    right = answer_right(expect, words, quoted)
     if right is not None:
         return right
     output = call.get("output", "")
@@ -113,18 +119,20 @@ def uses_result(expect: dict, call: dict, words: str) -> bool:
     return bool(seen & said - {"untrusted", "device", "notes"})
 
 
-def score(expect: dict | None, calls: list[dict], words: str, looped: bool, seconds: float) -> dict:
-    """One turn's row: its scores, the start of its answer and the calls it made."""
+def score(expect: dict | None, calls: list[dict], words: str, looped: bool, seconds: float,
+          quoted: tuple[str, ...] = ()) -> dict:
+    """One turn's row: its scores, the start of its answer and the calls it made. ``quoted``:
+    the user's turns so far (``answer_right``)."""
     first = calls[0] if calls else None
     row = {"decision": (expect is None) == (first is None), "loop": looped, "seconds": round(seconds, 2),
            "words": words[:300], "calls": [{k: c.get(k) for k in ("device", "args", "error")} for c in calls]}
     if expect is not None:
         row["call"] = call_right(expect, first)
-        if (right := answer_right(expect, words)) is not None:
+        if (right := answer_right(expect, words, quoted)) is not None:
             row["answer"] = right
         ran = first is not None and first.get("error") is None
         if ran and row["call"]:
-            row["uses_result"] = uses_result(expect, first, words)
+            row["uses_result"] = uses_result(expect, first, words, quoted)
     return row
 
 
@@ -153,6 +161,12 @@ def summary(rows: list[dict]) -> dict:
 
 # -- the two systems ---------------------------------------------------------------------------
 
+def _typed(case: dict, turn: dict) -> tuple[str, ...]:
+    """The user's turns of ``case`` up to and including ``turn``."""
+    turns = case["turns"]
+    return tuple(t["user"] for t in turns[:turns.index(turn) + 1])
+
+
 async def _llmos_case(kernel, case: dict, sampling, seed: int) -> list[dict]:
     from llmos.apps.chat import CHAT_SYSTEM
     from llmos.kernel.cpu import Generation
@@ -178,7 +192,8 @@ async def _llmos_case(kernel, case: dict, sampling, seed: int) -> list[dict]:
             finally:
                 kernel.listeners.remove(listen)
             looped = result.stop_reason == "loop" or repeated_tail(words) is not None
-            out.append(score(turn["expect"], calls, words, looped, time.perf_counter() - started))
+            out.append(score(turn["expect"], calls, words, looped, time.perf_counter() - started,
+                             _typed(case, turn)))
     finally:
         kernel.kill(proc.pid)
     return out
@@ -231,7 +246,8 @@ def _baseline_case(kernel, registry, case: dict, sampling, seed: int) -> list[di
             words = words[:found[0]] if found else words
         messages.append(("assistant", words))
         looped = repeated_tail(words) is not None
-        out.append(score(turn["expect"], calls, words, looped, time.perf_counter() - started))
+        out.append(score(turn["expect"], calls, words, looped, time.perf_counter() - started,
+                         _typed(case, turn)))
     return out
 
 
@@ -289,7 +305,7 @@ def main(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("tools", help="device calls on a shipped set of 120 prompts, against the raw model")
+    p = sub.add_parser("tools", help="device calls on a shipped set of 126 conversations (180 turns), against the raw model")
     p.add_argument("--without", action="append", choices=["gate"],
                    help="gate: let a statement open with a device call (the ablation of kernel/intent.py)")
     p.add_argument("--model")

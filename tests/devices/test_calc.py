@@ -74,3 +74,10 @@ def test_factorials_and_the_signs_people_type():
     # The default model wrote "13! / 11!" for "13 factorial divided by 11 factorial".
     assert calc("13! / 11!").output == "156" and calc("0!").output == "1"
     assert calc("2 * 5! - 3").output == "237" and calc("10 × 3 ÷ 4").data["fraction"] == "15/2"
+
+
+def test_per_cent_is_a_percent_sign_with_no_operand_after_it():
+    # The default model wrote "15% of 80" and "15% * 80" for "What is 15% of 80?"; both failed.
+    assert calc("15% of 80").output == "12" and calc("15% * 80").output == "12"
+    assert calc("12.5% of 64").output == "8" and calc("(50%)").data["fraction"] == "1/2"
+    assert calc("17 % 5").output == "2" and calc("10 % (3)").output == "1"  # still the remainder

@@ -49,3 +49,48 @@ def test_sampled_output_always_fits_the_grammar(tiny_cpu):
         text = _generate(tiny_cpu, sampling, grammar, seed=seed)
         assert text == _generate(tiny_cpu, sampling, grammar, seed=seed)  # reproducible for a seed
         assert text.startswith(syscall.OPEN), text
+
+
+def test_a_native_call_of_a_device_with_required_arguments_cannot_leave_them_out(tiny_cpu):
+    """Seen with the default model: a forced search written as ``{"name": "search"}``, which ran
+    without a query and failed. The clock, which requires nothing, may still be called bare."""
+    from llmos.devices.search import SearchDevice
+    from llmos.kernel import toolcall
+
+    grammar = toolcall.grammar(syscall.specs([ClockDevice(), SearchDevice()]), lazy=False)
+
+    def after(prefix: str):
+        chain = tiny_cpu.sampler(Sampling(temperature=0.0), 0, grammar, None)
+        for token in tiny_cpu.tokenize(prefix, special=False):
+            assert chain._allowed(token), prefix
+            chain.accept(token)
+        return chain
+
+    brace, comma = (tiny_cpu.tokenize(c, special=False)[0] for c in "},")
+    search = after('{"name": "search"')
+    assert search._allowed(comma) and not search._allowed(brace)
+    assert after('{"name": "clock"')._allowed(brace)
+
+
+def test_a_forced_clock_call_offers_no_zone_unless_one_was_asked_for(tmp_path):
+    """``Dispatcher.grammar`` with ``leave_out``: the forced grammar for "What time is it?" has no
+    ``tz`` (the clock then gives the local time); asked for Tokyo, it has."""
+    from llmos.kernel import intent
+    from llmos.kernel.fakecpu import FakeCPU
+    from llmos.kernel.kernel import Kernel
+    from tests.kernel.test_syscall import Devices
+
+    kernel = Kernel.in_folder(FakeCPU(script=lambda prompt: ""), tmp_path, lock=False,
+                              devices=Devices(ClockDevice()))
+    try:
+        proc = kernel.spawn("chat", "You are helpful.", grants={"clock"})
+
+        def forced(text):
+            only = intent.required(text, proc.grants)
+            leave_out = {d: intent.unasked(text, d) for d in only}
+            return kernel.syscalls.grammar(proc, forced=True, only=only, leave_out=leave_out)[0]
+
+        assert '\\"tz\\"' not in forced("What time is it?") and '\\"format\\"' not in forced("What time is it?")
+        assert '\\"tz\\"' in forced("What time is it in Tokyo right now?")
+    finally:
+        kernel.close()

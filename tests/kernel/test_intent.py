@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmos.kernel.intent import asks, required
+from llmos.kernel.intent import asks, required, unasked
 
 
 @pytest.mark.parametrize("text", [
@@ -32,6 +32,7 @@ GRANTS = {"calc", "clock", "files", "search"}
     "What is 1234*5678?", "whats 17 squared", "How much is 15% of 240?", "Please calculate 12 + 30.",
     "How many pets is that in total? Use the calculator: 3 + 2", "How many pets is that in total? Use the calculator.",
     "If I have 3 boxes of 48 eggs, how many eggs is that?", "How much is 3 nights at 145 euros a night?",
+    "How many minutes are in 7 hours?", "How many days are there in 3 weeks?",
 ])
 def test_sums_must_come_from_the_calculator(text):
     assert required(text, GRANTS) == {"calc"}
@@ -63,3 +64,12 @@ def test_other_inputs_leave_the_choice_to_the_model(text):
 def test_a_device_that_is_not_granted_is_never_forced():
     assert not required("What is 2 + 2?", {"clock"}) and not required("What time is it?", {"calc"})
     assert not required("Search my notes for the boat.", {"calc", "clock"})
+
+
+def test_a_forced_call_leaves_out_the_optional_arguments_nobody_asked_for():
+    # The default model asked for Tokyo's time, in Java's date syntax, for "What time is it?".
+    assert unasked("What time is it?", "clock") == {"tz", "format"}
+    assert unasked("What time is it in Tokyo right now?", "clock") == {"format"}
+    assert unasked("Tell me the current time in UTC.", "clock") == {"format"}
+    assert unasked("Search my notes for the boat.", "search") == {"k", "where", "pid"}
+    assert unasked("What is 2 + 2?", "calc") == set()

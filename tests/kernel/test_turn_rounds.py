@@ -60,6 +60,30 @@ def test_an_answer_that_is_only_a_copy_is_asked_again_held_to_words(tmp_path):
         kernel.close()
 
 
+def test_an_answer_that_ends_before_its_first_word_is_asked_again_held_to_words(tmp_path):
+    """Seen with the default model after a failed call: "How many minutes are in 7 hours?" was
+    answered with an end of turn and nothing else, and the user saw an empty answer. The scripted
+    model ends at once, then (its empty answer now in the prompt) answers."""
+    rounds = []
+
+    class Counting(FakeCPU):
+        def decoding(self, tokens, **params):
+            rounds.append(params.get("grammar"))
+            return super().decoding(tokens, **params)
+
+    def ends_first(prompt: str) -> str:
+        return "Seven hours are 420 minutes." if "<|im_start|>assistant\n<|im_end|>" in prompt else ""
+
+    kernel = Kernel.in_folder(Counting(script=ends_first), tmp_path, lock=False)
+    try:
+        proc = kernel.spawn("chat", "You are helpful.")
+        assert kernel.ask(proc, "How many minutes are in 7 hours?", max_tokens=200).text == \
+            "Seven hours are 420 minutes."
+        assert rounds == [None, syscall.ANSWER]
+    finally:
+        kernel.close()
+
+
 def test_calls_to_an_invented_device_stop_after_two_and_the_turn_is_answered(tmp_path):
     def inventor(prompt: str) -> str:
         tail = prompt.rpartition("rhubarb?")[2]

@@ -39,3 +39,13 @@ def test_the_answer_is_right_however_it_was_found():
     row = score(notes, [call], "The notes folder is empty.", False, 1.0)
     assert row["call"] is True and row["uses_result"] is False and row["answer"] is False
     assert "answer" not in score({"device": "clock"}, [], "It is noon.", False, 1.0)
+
+
+def test_numbers_quoted_from_the_users_own_words_are_not_an_answer():
+    # Seen with the default model: asked "And 391 divided by 17?" after "What is 17 * 23?", it
+    # answered the first question again; the 23 it quoted is not the answer 23.
+    calc = {"device": "calc", "value": 23}
+    said = ("What is 17 * 23?", "And 391 divided by 17?")
+    wrong = 'The answer to the user\'s question "What is 17 * 23?" is 391.'
+    assert score(calc, [], wrong, False, 1.0, said)["answer"] is False
+    assert score(calc, [], "391 divided by 17 is 23.", False, 1.0, said)["answer"] is True
