@@ -85,16 +85,49 @@ def run(cases: list[dict], k: int = 4) -> dict:
     def share(values: list[bool]) -> float:
         return round(statistics.fmean(values), 4) if values else 0.0
 
+    chat = _chat(rules)
     return {
         "cases": len(cases),
         "answerable": len(tally["llmos"]["found"]),
         "unanswerable": len(tally["llmos"]["near_accepted"]) + len(tally["llmos"]["off_accepted"]),
         **{rule: {key: share(v) for key, v in t.items()} for rule, t in tally.items()},
         "found_by_style": {rule: {s: share(v) for s, v in sorted(st.items())} for rule, st in by_style.items()},
+        "chat": {rule: {key: share(v) for key, v in t.items()} for rule, t in chat.items()},
         "search_p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
         "k": k,
         "misses": misses,
     }
+
+
+def _chat(rules: dict) -> dict[str, dict[str, list[bool]]]:
+    """The same rules on a chat with the demo notes mounted: every turn of ``llmos bench tools``
+    (``data/tools.jsonl``) is a question the page fault sees. A turn about the notes is
+    **found** when an excerpt holding its answer comes back; any other turn (a sum, the time,
+    a poem, "What is my dog called?") is **accepted** when anything comes back: a note paged
+    in for nothing costs prefill time and distracts the model."""
+    from importlib import resources
+
+    from llmos.bench.tools import cases
+    from llmos.memory.disk import Disk
+    from llmos.memory.embed import embed
+    from llmos.memory.fs import mount
+
+    tally = {r: {"found": [], "off_accepted": []} for r in rules}
+    with tempfile.TemporaryDirectory(prefix="llmos-bench-files-chat-") as tmp:
+        disk = Disk(Path(tmp) / "disk")
+        mount(disk, Path(str(resources.files("llmos").joinpath("demo/notes"))))
+        for turn in (t for case in cases() for t in case["turns"]):
+            expect, question = turn["expect"], turn["user"]
+            vector = embed([question])[0]
+            for rule, search in rules.items():
+                hits = search(disk, question, vector)
+                if expect is not None and expect["device"] == "search":
+                    if "answer" in expect:
+                        tally[rule]["found"].append(any(a.lower() in h.text.lower()
+                                                        for a in expect["answer"] for h in hits))
+                else:
+                    tally[rule]["off_accepted"].append(bool(hits))
+    return tally
 
 
 def main(args) -> int:

@@ -4,6 +4,8 @@ relevance rule (memory/relevance.py) on a real mount."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from llmos.memory.disk import Disk
 from llmos.memory.fs import mount
 from llmos.memory.page import Origin, Page
@@ -75,3 +77,23 @@ def test_a_file_that_holds_the_answer_is_found_and_an_unrelated_question_gets_no
     assert hits and "$6,318.40" in hits[0].text
     assert file_hits(disk, "What's a good name for a golden retriever?", 4) == []
     assert shared_terms(["Deel", "INV-20931", "charged"], "deel charge INV 20931") == ["Deel", "INV-20931", "charged"]
+
+
+def test_one_common_word_far_away_does_not_page_a_note_in(tmp_path):
+    """Seen in ``llmos bench tools`` with the demo notes mounted: "What is my dog called?" paged
+    in "Our sailing boat is called Marigold" (0.77 away, one shared word), and "Why is the sky
+    blue?" the boat's blue tin (0.88). A name far away still counts; a word that says where to
+    look ("Check my notes") does not."""
+    from importlib import resources
+
+    from llmos.memory.relevance import distinctive
+
+    disk = Disk(tmp_path / "disk")
+    mount(disk, Path(str(resources.files("llmos").joinpath("demo/notes"))))
+    for question in ("What is my dog called?", "Why is the sky blue?", "Our team has 12 people.",
+                     "How much is 7 times 8?"):
+        assert file_hits(disk, question, 4) == [], question
+    assert "Marigold" in file_hits(disk, "What is my boat called?", 4)[0].text
+    assert "12:30" in file_hits(disk, "What time is Friday lunch? It's in my meeting notes.", 4)[0].text
+    assert distinctive("Deel", "Find the $ value paid to Deel?") and distinctive("Wi-Fi", "the Wi-Fi password")
+    assert not distinctive("Check", "Check my notes.") and not distinctive("called", "my dog called?")
