@@ -24,7 +24,8 @@
 - ``toolcall.py`` calls in the model's own trained format (template tools, lenient parser)
 - ``dispatch.py`` system-call dispatch: grants, arguments, risk, taint, approval, audit
 - ``intent.py``   whether an input asks for anything (a statement is answered without a device call),
-                  and which device it must call (a sum, the time, the user's notes)
+                  and which device it must call (a sum, the time, the user's notes), with which arguments
+- ``stated.py``   whether an answer states its device's result (else it is asked again)
 - ``trap.py``     interrupt lines
 - ``kernel.py``   the kernel: processes, turns, paging
 """

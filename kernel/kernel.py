@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from llmos.errors import LlmosError, UsageError
-from llmos.kernel import hibernate, intent, syscall, toolcall
+from llmos.kernel import hibernate, intent, stated, syscall, toolcall
 from llmos.kernel.cpu import CPU, Generation, Step
 from llmos.kernel.dispatch import RESULT_NOTE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
 from llmos.kernel.sampling import Sampling
@@ -42,7 +42,7 @@ from llmos.kernel.sched import Scheduler
 from llmos.memory.backing import LazySwap
 from llmos.memory.journal import DEAD_STATES, Journal, journal_path
 from llmos.memory.page import Origin, Page
-from llmos.memory.ram import ECHOES, FAULT_K, AddressSpace, Event, Pager
+from llmos.memory.ram import ECHOES, FAULT_K, KERNEL_MARK, AddressSpace, Event, Pager
 
 DEFAULT_RESERVE = 512
 """Tokens of the context window kept free for the answer."""
@@ -408,8 +408,11 @@ class Kernel:
             default model on questions about a paged-in note); the round again, held to words."""
             failed = 0
             """Calls of this turn that failed (``MAX_FAILED_CALLS``)."""
+            result_page: Page | None = None
+            """The last call's result, while the round after it answers it (``kernel/stated.py``)."""
             stop = (*stop, *ECHOES) if grammar is None else stop
             for round_ in range(MAX_CALLS_PER_TURN + 1):
+                checked = None
                 params = dict(max_tokens=max_tokens, seed=seed, stop=stop, top_n=top_n, **sampling.params())
                 if echoed:
                     params["grammar"] = syscall.ANSWER
@@ -431,17 +434,32 @@ class Kernel:
                     params["note"] = RESULT_NOTE
                     if words_only or self.syscalls.format.native:
                         params["grammar"] = syscall.ANSWER
+                    checked = result_page
                 read = _Reader(self.syscalls, proc, may_call=calls and not echoed) if watch else None
                 step_result = Generation()
+                held: list[Step] = []
+                """The answer to a result is shown once it is known to state it (``_second_look``)."""
                 async for step in self.generate(proc, result=step_result, cancel=cancel,
                                                 finish=read.finish if read else None, **params):
                     if read is not None:
                         step = dataclasses.replace(step, text=read.split.feed(step.text))
-                    yield step
+                    if checked is None:
+                        yield step
+                    else:
+                        held.append(step)
                 if read is not None:
                     for step in read.flush():
-                        yield step
+                        if checked is None:
+                            yield step
+                        else:
+                            held.append(step)
                     step_result.text = read.words
+                if checked is not None:
+                    if step_result.stop_reason != "interrupted" and read.words.strip():
+                        held = await self._second_look(proc, text, typed.seq, checked, read.words, held,
+                                                       step_result, cancel, params)
+                    for step in held:
+                        yield step
                 _merge(result, step_result)
                 if step_result.stop_reason == "interrupted":
                     break
@@ -470,6 +488,7 @@ class Kernel:
                 if read.call is None:
                     break
                 page = await self.dispatch(proc, read.call)
+                result_page = page if page.origin is Origin.DEVICE else None
                 # Small models tend to call again and again once they have a result; after a
                 # call that worked, the next round answers. A failed call may be retried once, but
                 # not one the user refused: the user is asked once per turn, not nagged.
@@ -479,6 +498,51 @@ class Kernel:
             self.traps.disarm(proc.pid, cancel)
             if proc.alive and proc.state is not ProcState.SLEEPING:
                 self.set_state(proc, ProcState.SLEEPING)  # whatever ended the turn, it is idle now
+
+    async def _second_look(self, proc: Process, question: str, since: int, device_page: Page, words: str,
+                           steps: list[Step], result: Generation, cancel: threading.Event,
+                           params: dict) -> list[Step]:
+        """The steps to show for an answer to ``device_page``: ``steps`` when its ``words`` state
+        the result (``kernel/stated.py``); else the answer asked once more, from the pinned
+        pages and this turn's pages alone (from ``seq`` ``since``: the question, the call, its
+        result), where the earlier answers the model copied are not in view. That answer
+        replaces the first in RAM and the journal when it states the result; the first, never
+        shown, is named in dmesg. ``result`` (this round's) takes the second answer's text and
+        counts."""
+        if stated.states(words, device_page.text, question):
+            return steps
+        answer = max((p for p in proc.space.pages if p.origin is Origin.ASSISTANT), key=lambda p: p.seq)
+        tokens = [t for p in proc.space.pages if p.resident and p is not answer and (p.pinned or p.seq >= since)
+                  for t in p.tokens or []]
+        tokens += self._encode("system", f"{KERNEL_MARK} {params['note']}") + self._gen_prompt
+        read, again, job = _Reader(self.syscalls, proc, may_call=False), Generation(), PLAIN_JOB - proc.pid
+        retry: list[Step] = []
+        core = self.cores[proc.core]
+        sched_params = {k: v for k, v in params.items() if k != "note"}
+        self.set_state(proc, ProcState.RUNNING)
+        try:
+            async for step in core.generate(job, tokens, priority=proc.priority, result=again, cancel=cancel,
+                                            **sched_params):
+                if not step.blocked:
+                    retry.append(dataclasses.replace(step, text=read.split.feed(step.text)))
+        finally:
+            core.forget(job)
+        text = read.finish(again)
+        retry += read.flush()
+        proc.tokens_in += again.prompt_tokens - again.reused_tokens
+        proc.tokens_out += len(again.tokens)
+        proc.cpu_s += again.prefill_s + again.decode_s
+        kept = again.stop_reason != "interrupted" and stated.states(read.words, device_page.text, question)
+        self.journal.log("info", f"pid {proc.pid}: the answer to {device_page.source or 'a device'} did not "
+                                 f"state its result ({' '.join(words.split())[:80]!r}); asked again from this turn: "
+                                 f"{'kept' if kept else 'no better, the first is shown'}", pid=proc.pid)
+        if not kept:
+            return steps
+        await asyncio.to_thread(self.pager.rewrite, proc.space, answer, text)
+        result.text, result.tokens = read.words, result.tokens + again.tokens
+        result.decode_s += again.decode_s
+        result.prefill_s += again.prefill_s
+        return retry
 
     def _admit_quietly(self, proc: Process, page: Page) -> None:
         try:
@@ -517,7 +581,7 @@ class Kernel:
         else:
             tokens = proc.space.prompt_tokens()
         if note:
-            tokens += self._encode("system", f"[llmos kernel] {note}")
+            tokens += self._encode("system", f"{KERNEL_MARK} {note}")
         tokens += self._gen_prompt
         answer = Page(proc.pid, Origin.ASSISTANT, "", seq=proc.space.next_seq)
         proc.space.next_seq += 1

@@ -316,6 +316,21 @@ class Pager:
             self.on_event(Event("admit", space.pid, [page.id], page.n_tokens))
             self.balance(space)
 
+    def rewrite(self, space: AddressSpace, page: Page, text: str) -> None:
+        """Replace the text of a page of ``space`` (an answer the kernel asked again for before
+        it was shown), in RAM and in the journal, counting its tokens again."""
+        with self.lock:
+            if page.resident:
+                space.resident_tokens -= page.n_tokens
+            page.text = text
+            self._encode(page)
+            self.backing.record(page)
+            if page.resident:
+                space.resident_tokens += page.n_tokens
+                self.balance(space)
+            else:
+                page.tokens = None
+
     def _split(self, page: Page, chunk: int) -> list[Page]:
         """One page, or parts of about ``chunk`` tokens of a long input, cut at line ends where possible."""
         text = page.text

@@ -136,3 +136,32 @@ def test_a_notes_question_is_held_to_a_search(tmp_path):
         assert answer["temperature"] == 0.7
     finally:
         kernel.close()
+
+
+def test_an_answer_that_does_not_state_its_result_is_asked_again_from_this_turn_alone(tmp_path):
+    """``kernel/stated.py``: seen with the default model, "How much is 3 nights at 145 euros a
+    night?" called calc (435) and was answered "The capital of Italy is Rome.", the answer to the
+    turn before. The scripted model copies the earlier answer whenever it is in view; asked again
+    from this turn's pages alone, it states the result, and only that answer is shown and kept."""
+    def copier(prompt: str) -> str:
+        turn = prompt.rpartition("<|im_start|>user\nHow much")[2]
+        if "Italy" in prompt and "How much" not in prompt:
+            return "The capital of Italy is Rome."
+        if "data from calc(" not in turn:
+            return f'{syscall.OPEN}{{"device": "calc", "args": {{"expr": "3 * 145"}}}}{syscall.CLOSE}'
+        return "The capital of Italy is Rome." if "Rome" in prompt else "That is 435 euros."
+
+    kernel = kernel_with(tmp_path, copier, devices=Devices(CalcDevice()))
+    try:
+        proc = kernel.spawn("chat", "You are helpful.", grants={"calc"})
+        kernel.ask(proc, "What's the capital of Italy?", max_tokens=200)
+        out = kernel.ask(proc, "How much is 3 nights at 145 euros a night?", max_tokens=200)
+        assert out.text == "That is 435 euros."
+        answers = [p.text for p in kernel.journal.pages(proc.pid) if p.origin is Origin.ASSISTANT]
+        assert answers[-1] == "That is 435 euros." and answers.count("The capital of Italy is Rome.") == 1
+        resident = [p.text for p in proc.space.pages if p.resident and p.origin is Origin.ASSISTANT]
+        assert resident[-1] == "That is 435 euros."
+        assert proc.space.resident_tokens == sum(p.n_tokens for p in proc.space.pages if p.resident)
+        assert any("did not state its result" in e["message"] for e in kernel.journal.dmesg(pid=proc.pid))
+    finally:
+        kernel.close()
