@@ -505,7 +505,7 @@ class Kernel:
         """The steps to show for an answer to ``device_page``: ``steps`` when its ``words`` state
         the result (``kernel/stated.py``); else the answer asked once more, from the pinned
         pages and this turn's pages alone (from ``seq`` ``since``: the question, the call, its
-        result), where the earlier answers the model copied are not in view. That answer
+        result), where the earlier answers the model copied are not in view, greedily. That answer
         replaces the first in RAM and the journal when it states the result; the first, never
         shown, is named in dmesg. ``result`` (this round's) takes the second answer's text and
         counts."""
@@ -518,7 +518,11 @@ class Kernel:
         read, again, job = _Reader(self.syscalls, proc, may_call=False), Generation(), PLAIN_JOB - proc.pid
         retry: list[Step] = []
         core = self.cores[proc.core]
-        sched_params = {k: v for k, v in params.items() if k != "note"}
+        # Greedy: with no earlier answer in view there is nothing for it to repeat (the reason
+        # chat answers are sampled), and it reads the result most faithfully. On the seven
+        # answers of ``llmos bench tools`` that failed this check, a sampled second answer stated
+        # its result twice, a greedy one seven times.
+        sched_params = {k: v for k, v in params.items() if k != "note"} | {"temperature": 0.0}
         self.set_state(proc, ProcState.RUNNING)
         try:
             async for step in core.generate(job, tokens, priority=proc.priority, result=again, cancel=cancel,

@@ -4,9 +4,9 @@ The default model, answering a result in a long conversation, sometimes writes
 an answer that has nothing of it: "189" after calc returned 289, "The capital of
 Italy is Rome." after 3 * 145, an earlier answer again with a new number in it
 ("The total cost of 4 pizzas is $50." for 50 / 3). ``llmos bench tools`` saw
-this on about one call in ten. The kernel then asks once more, from this turn's
-pages alone (``Kernel.turn``), where the earlier answers it copies are not in
-view.
+this on about one call in ten. The kernel then asks once more, greedily, from
+this turn's pages alone (``Kernel._second_look``), where the earlier answers it
+copies are not in view.
 
 The test is a floor, not a judge: an answer states its result when it holds a
 number of the result that the question did not hold (within rounding: 16.67 for
