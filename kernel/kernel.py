@@ -299,9 +299,15 @@ class Kernel:
     def no_file_used(self, proc: Process) -> bool:
         """Whether the disk holds mounted files and none of them is in ``proc``'s RAM: the last
         answer then came from the conversation and the model alone, which the user is told
-        (a blocking disk read: call it from a worker thread)."""
+        (a blocking disk read: call it from a worker thread). An answer to a device result did
+        not come from the model alone: False (the shell said "this answer is the model's own"
+        under 17 * 23 = 391 from calc)."""
         from llmos.memory.fs import COLLECTION
 
+        turn = proc.space.pages[max((i for i, p in enumerate(proc.space.pages) if p.origin is Origin.USER),
+                                    default=0):]
+        if any(p.origin is Origin.DEVICE for p in turn):
+            return False
         if not self.backing.opened or any(p.origin is Origin.FILE and p.resident for p in proc.space.pages):
             return False  # a page fault opens the disk whenever there is one: unopened, none
         disk = self.backing.swap.disk

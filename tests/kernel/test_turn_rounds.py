@@ -165,3 +165,31 @@ def test_an_answer_that_does_not_state_its_result_is_asked_again_from_this_turn_
         assert any("did not state its result" in e["message"] for e in kernel.journal.dmesg(pid=proc.pid))
     finally:
         kernel.close()
+
+
+def test_an_answer_to_a_device_result_is_not_called_the_models_own(tmp_path):
+    """The shell said "no mounted file matched: this answer is the model's own" under an answer
+    that stated calc's 391. With files mounted, that footnote is for answers from the model alone."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "boat.md").write_text("# Boat\nThe boat is called Marigold.\n")
+
+    def caller(prompt: str) -> str:
+        if "colour" in prompt:
+            return "Blue."
+        if "data from calc(" in prompt:
+            return "The answer is 391."
+        if "17 * 23" in prompt:
+            return f'{syscall.OPEN}{{"device": "calc", "args": {{"expr": "17 * 23"}}}}{syscall.CLOSE}'
+        return ""
+
+    kernel = kernel_with(tmp_path, caller, devices=Devices(CalcDevice()))
+    try:
+        kernel.mount(str(notes))
+        proc = kernel.spawn("chat", "You are helpful.", grants={"calc"})
+        assert kernel.ask(proc, "What is 17 * 23?", max_tokens=200).text == "The answer is 391."
+        assert not kernel.no_file_used(proc)
+        kernel.ask(proc, "Name one colour, please.", max_tokens=200)
+        assert kernel.no_file_used(proc)
+    finally:
+        kernel.close()
