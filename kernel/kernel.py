@@ -444,7 +444,8 @@ class Kernel:
                 read = _Reader(self.syscalls, proc, may_call=calls and not echoed) if watch else None
                 step_result = Generation()
                 held: list[Step] = []
-                """The answer to a result is shown once it is known to state it (``_second_look``)."""
+                """Steps not shown yet: the splitter's tail, and the whole answer to a result, which
+                is shown once it is known to state it (``_second_look``)."""
                 async for step in self.generate(proc, result=step_result, cancel=cancel,
                                                 finish=read.finish if read else None, **params):
                     if read is not None:
@@ -454,18 +455,13 @@ class Kernel:
                     else:
                         held.append(step)
                 if read is not None:
-                    for step in read.flush():
-                        if checked is None:
-                            yield step
-                        else:
-                            held.append(step)
+                    held += read.flush()
                     step_result.text = read.words
-                if checked is not None:
-                    if step_result.stop_reason != "interrupted" and read.words.strip():
-                        held = await self._second_look(proc, text, typed.seq, checked, read.words, held,
-                                                       step_result, cancel, params)
-                    for step in held:
-                        yield step
+                if checked is not None and step_result.stop_reason != "interrupted" and read.words.strip():
+                    held = await self._second_look(proc, text, typed.seq, checked, read.words, held,
+                                                   step_result, cancel, params)
+                for step in held:
+                    yield step
                 _merge(result, step_result)
                 if step_result.stop_reason == "interrupted":
                     break
@@ -520,7 +516,7 @@ class Kernel:
         answer = max((p for p in proc.space.pages if p.origin is Origin.ASSISTANT), key=lambda p: p.seq)
         tokens = [t for p in proc.space.pages if p.resident and p is not answer and (p.pinned or p.seq >= since)
                   for t in p.tokens or []]
-        tokens += self._encode("system", f"{KERNEL_MARK} {params['note']}") + self._gen_prompt
+        tokens += self._closing(params["note"])
         read, again, job = _Reader(self.syscalls, proc, may_call=False), Generation(), PLAIN_JOB - proc.pid
         retry: list[Step] = []
         core = self.cores[proc.core]
@@ -590,9 +586,7 @@ class Kernel:
             tokens, job = self.plain_context(proc), PLAIN_JOB - proc.pid
         else:
             tokens = proc.space.prompt_tokens()
-        if note:
-            tokens += self._encode("system", f"{KERNEL_MARK} {note}")
-        tokens += self._gen_prompt
+        tokens += self._closing(note)
         answer = Page(proc.pid, Origin.ASSISTANT, "", seq=proc.space.next_seq)
         proc.space.next_seq += 1
         self.journal.record_page(answer)
@@ -631,6 +625,11 @@ class Kernel:
             self.pager.place(proc.space, answer)  # sync: must happen even when the task is cancelled
             if proc.alive:
                 self.set_state(proc, ProcState.SLEEPING)
+
+    def _closing(self, note: str) -> list[int]:
+        """What follows a prompt's pages: the kernel's ``note`` for this answer, if any, then the
+        template's generation prompt."""
+        return (self._encode("system", f"{KERNEL_MARK} {note}") if note else []) + self._gen_prompt
 
     def plain_context(self, proc: Process) -> list[int]:
         """What a process's answer in words to a statement is generated from: its system prompt

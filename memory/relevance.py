@@ -22,7 +22,8 @@ answerable questions instead of 38 %, and finds the answer for 89 % (56 %);
 mounted (every turn of ``llmos bench tools``), 7.5 % of the turns that are
 not about the notes page one in, against 14.5 % when one shared word was
 enough up to 0.9 ("What is my dog called?" paged in "Our sailing boat is
-called Marigold"), which found the answer for 92 % of the file questions. Excerpts that hold a salient word are also searched for directly
+called Marigold"), which found the answer for 92 % of the file questions.
+Excerpts that hold a salient word are also searched for directly
 (chromadb's full-text filter), so an id or a surname the embedding ranks low
 in a large mount is still a candidate.
 """
@@ -127,14 +128,18 @@ def file_hits(disk, query: str, k: int, *, vector=None) -> list:
     if terms:
         for hit in disk.query(COLLECTION, query, 2 * k, vector=vector, contains=_spellings(terms)):
             hits.setdefault(hit.id, hit)
-    relevant = [h for h in hits.values() if _relevant(h.distance, shared_terms(terms, h.text), query)]
+    relevant = [h for h in hits.values() if _relevant(h.distance, terms, h.text, query)]
     return sorted(relevant, key=lambda h: h.distance)[:k]
 
 
-def _relevant(distance: float, shared: list[str], query: str) -> bool:
-    """The rule of the module docstring for one excerpt."""
+def _relevant(distance: float, terms: list[str], text: str, query: str) -> bool:
+    """The rule of the module docstring for one excerpt (its words are read only when its
+    distance alone does not decide)."""
     if distance <= FILE_MAX_DISTANCE:
         return True
-    if not shared or distance > FILE_LEXICAL_DISTANCE:
+    if distance > FILE_LEXICAL_DISTANCE:
+        return False
+    shared = shared_terms(terms, text)
+    if not shared:
         return False
     return distance <= FILE_WORD_DISTANCE or len(shared) >= 2 or any(distinctive(t, query) for t in shared)
