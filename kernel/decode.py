@@ -35,7 +35,7 @@ class Decoding:
                  grammar: str | None = None, lazy: str | None = None, top_n: int = 0,
                  result: Generation | None = None, cancel: threading.Event | None = None,
                  top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
-                 repeat_penalty: float = 1.0) -> None:
+                 repeat_penalty: float = 1.0, cuts: Sequence[int] = (), opened: int = 0) -> None:
 
         self.tokens = list(tokens)
         if not self.tokens:
@@ -46,6 +46,8 @@ class Decoding:
                 "shorten it or raise --ctx"
             )
         self.cpu = cpu
+        self.cuts = tuple(cuts)
+        """Where the prompt's pages begin: the CPU reads it in chunks cut there (``chunk_bounds``)."""
         self.max_tokens = max(1, min(max_tokens, cpu.n_ctx - len(self.tokens)))
         self.stops = StopText(stop)
         """Holds back text that might begin a stop string."""
@@ -60,6 +62,19 @@ class Decoding:
         argmax over the logits takes 0.02 ms. Both pick the first maximum: same tokens."""
         sampling = Sampling(temperature, top_k, top_p, min_p, repeat_penalty)
         self.sampler = None if self.greedy else cpu.sampler(sampling, seed, grammar, lazy)
+        opening = self.tokens[len(self.tokens) - opened:] if opened > 0 else []
+        """The last ``opened`` prompt tokens begin the answer: text the caller already knows it
+        must be (a forced call's opening, which names the device the kernel chose), read with
+        the prompt in one chunk instead of decoded token by token (jump-forward decoding). The
+        sampler takes them as drawn, so a grammar goes on from there; the answer's text
+        begins with them."""
+        for token in opening:
+            if self.sampler is None:
+                continue
+            if not getattr(self.sampler, "allows", lambda _: True)(token):  # llama.cpp would abort
+                raise UsageError(f"the answer's opening {cpu.detokenize(opening)!r} does not fit its grammar")
+            self.sampler.accept(token)
+        self._opening = b"".join(cpu.piece(t) for t in opening).decode("utf-8", errors="replace")
         self.loops = LoopGuard()
         """Stops a generation whose tail repeats one phrase (``kernel/sampling.py``)."""
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -74,7 +89,14 @@ class Decoding:
         return self.tokens + self.result.tokens[:-1]
 
     def next(self, idx: int = -1) -> list[Step]:
-        """Sample from the logits at batch index ``idx``; the steps to hand out (0 to 2)."""
+        """Sample from the logits at batch index ``idx``; the steps to hand out (0 to 3)."""
+        if not self._opening:
+            return self._next(idx)
+        opening, self._opening = self._opening, ""
+        self.result.text += opening
+        return [Step(self.tokens[-1], opening, None), *self._next(idx)]
+
+    def _next(self, idx: int) -> list[Step]:
         result = self.result
         if self.cancel is not None and self.cancel.is_set():
             result.stop_reason = "interrupted"

@@ -125,6 +125,19 @@ class Dispatcher:
             self._grammars[key] = built
         return self._grammars[key]
 
+    def opening(self, proc: Process, only: frozenset[str] | None) -> str:
+        """What a forced call to the one device in ``only`` must begin with, up to its arguments:
+        the CPU reads it with the prompt instead of writing it token by token (``Decoding``'s
+        ``opened``). "" where the model still chooses the device."""
+        if not only or len(only) != 1:
+            return ""
+        (name,) = only
+        if name not in {s.name for s in self.specs(proc, recall=False)}:
+            return ""  # the grammar then offers every device (``grammar``): no opening fits it
+        if self.format.native:
+            return f'{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments":'
+        return f'{syscall.OPEN}{{"device": {json.dumps(name, ensure_ascii=False)}, "args":'
+
     def canonical(self, call: syscall.Call) -> str:
         """A call as the model's own format writes it, for the answer page: later turns see
         their earlier calls in the form they were taught, not a stray variant."""

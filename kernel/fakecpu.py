@@ -148,12 +148,12 @@ class FakeCPU(BatchingCPU):
         return list(self.seqs.get(0, []))
 
     def snapshot(self) -> Snapshot:
-        return self.seq_save(0, self.held_tokens(), 0)
+        return self.seq_save(0, self.held_tokens(), ())
 
     def restore(self, snap: Snapshot) -> None:
         self.seqs[0] = list(json.loads(snap.data)) if snap.tokens else []
 
-    def load_tokens(self, prompt: Sequence[int], generated: Sequence[int] = ()) -> int:
+    def load_tokens(self, prompt: Sequence[int], generated: Sequence[int] = (), cuts: Sequence[int] = ()) -> int:
         want = list(prompt) + list(generated)
         same = self.seqs.get(0) == want
         self.seqs[0] = []
@@ -161,8 +161,8 @@ class FakeCPU(BatchingCPU):
         self.decodes += 1
         return len(want) if same else 0
 
-    def seq_save(self, seq: int, tokens: list[int], canonical: int) -> Snapshot:
-        return Snapshot(json.dumps(self.seqs.get(seq, [])).encode(), list(tokens), canonical)
+    def seq_save(self, seq: int, tokens: list[int], bounds: tuple[int, ...]) -> Snapshot:
+        return Snapshot(json.dumps(self.seqs.get(seq, [])).encode(), list(tokens), bounds)
 
     def seq_load(self, seq: int, snap: Snapshot) -> None:
         self.seqs[seq] = list(json.loads(snap.data))

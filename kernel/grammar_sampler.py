@@ -37,6 +37,10 @@ class GrammarChain:
         self._one_array = llama_cpp.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
         self._llama = llama_cpp
 
+    def allows(self, token: int) -> bool:
+        """Whether the grammar can take ``token`` next (``accept`` aborts where it cannot)."""
+        return self._allowed(token)
+
     def _allowed(self, token: int) -> bool:
         self._one[0].id, self._one[0].logit, self._one[0].p = token, 1.0, 0.0
         self._one_array.size, self._one_array.selected, self._one_array.sorted = 1, -1, False

@@ -5,8 +5,9 @@ the device schemas). Reading them costs the CPU a prefill on every cold
 start; instead, their KV state is saved once, keyed by the model file and a
 hash of the prefix tokens, and restored in milliseconds the next time.
 
-Only whole canonical blocks are saved (see ``LlamaCPU._eval_blocks``), so a
-restored prefix gives bit-identical output to a freshly read one. A file
+The prefix is read in the chunks its pages give (``kernel/cpu.chunk_bounds``),
+as every prompt that starts with those pages is, so a restored prefix gives
+bit-identical output to a freshly read one. A file
 that does not match (another model, a damaged file) is ignored and
 rewritten; hibernation is an optimisation and never an error.
 """
@@ -19,36 +20,32 @@ import os
 import struct
 from pathlib import Path
 
-from llmos.kernel.cpu import BLOCK, CPU, Snapshot
+from llmos.kernel.cpu import CPU, Snapshot, chunk_bounds
 from llmos.paths import data_dir
 
 MAGIC = b"LLMOSKV1"
 
 
-def _key(cpu: CPU, tokens: list[int]) -> str:
+def _key(cpu: CPU, tokens: list[int], cuts: tuple[int, ...]) -> str:
     path = getattr(cpu, "path", None)
     ident = f"{path}:{path.stat().st_size if path else 0}:{cpu.n_ctx}".encode()
     h = hashlib.sha256(ident)
     h.update(struct.pack(f"<{len(tokens)}i", *tokens))
+    h.update(struct.pack(f"<{len(cuts)}i", *cuts))  # the same tokens read in other chunks differ
     return h.hexdigest()[:32]
 
 
-def prefix_file(cpu: CPU, tokens: list[int]) -> Path:
+def prefix_file(cpu: CPU, tokens: list[int], cuts: tuple[int, ...] = ()) -> Path:
     folder = data_dir() / "kv"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{_key(cpu, tokens)}.kv"
+    return folder / f"{_key(cpu, tokens, chunk_bounds(len(tokens), cuts))}.kv"
 
 
-def aligned(tokens: list[int]) -> list[int]:
-    return tokens[: len(tokens) // BLOCK * BLOCK]
-
-
-def load(cpu: CPU, tokens: list[int]) -> Snapshot | None:
-    """The hibernated KV state of ``tokens`` (block-aligned prefix), or None."""
-    tokens = aligned(tokens)
+def load(cpu: CPU, tokens: list[int], cuts: tuple[int, ...] = ()) -> Snapshot | None:
+    """The hibernated KV state of ``tokens`` read with page starts ``cuts``, or None."""
     if not tokens:
         return None
-    path = prefix_file(cpu, tokens)
+    path = prefix_file(cpu, tokens, cuts)
     try:
         raw = path.read_bytes()
     except OSError:
@@ -60,27 +57,28 @@ def load(cpu: CPU, tokens: list[int]) -> Snapshot | None:
         header = json.loads(raw[12:12 + hlen])
     except ValueError:
         return None
-    if header.get("tokens") != tokens:
+    bounds = tuple(header.get("bounds") or ())
+    if header.get("tokens") != tokens or bounds != chunk_bounds(len(tokens), cuts):
         return None
-    return Snapshot(raw[12 + hlen:], tokens, header.get("canonical", 0))
+    return Snapshot(raw[12 + hlen:], tokens, bounds)
 
 
 def save(cpu: CPU, snap: Snapshot) -> Path:
-    path = prefix_file(cpu, snap.tokens)
-    header = json.dumps({"tokens": snap.tokens, "canonical": snap.canonical}).encode()
+    path = prefix_file(cpu, snap.tokens, snap.bounds)
+    header = json.dumps({"tokens": snap.tokens, "bounds": list(snap.bounds)}).encode()
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(MAGIC + struct.pack("<I", len(header)) + header + snap.data)
     os.replace(tmp, path)
     return path
 
 
-def warm(cpu: CPU, tokens: list[int]) -> str:
-    """Make the CPU hold the prefix of ``tokens``: restore it if hibernated, else read it
-    and hibernate it. Runs on the CPU thread. Returns "restored", "saved" or "none"."""
-    prefix = aligned(tokens)
-    if not prefix or not cpu.can_snapshot:
+def warm(cpu: CPU, tokens: list[int], cuts: tuple[int, ...] = ()) -> str:
+    """Make the CPU hold ``tokens`` (the pinned pages, beginning at ``cuts``): restore them
+    if hibernated, else read them and hibernate them. Runs on the CPU thread. Returns
+    "restored", "saved" or "none"."""
+    if not tokens or not cpu.can_snapshot:
         return "none"
-    snap = load(cpu, prefix)
+    snap = load(cpu, tokens, cuts)
     if snap is not None:
         try:
             cpu.restore(snap)
@@ -88,6 +86,6 @@ def warm(cpu: CPU, tokens: list[int]) -> str:
         except RuntimeError:
             pass  # damaged: read it again below and overwrite
     cpu.restore(Snapshot(b"", []))
-    cpu.load_tokens(prefix)
+    cpu.load_tokens(tokens, (), cuts)
     save(cpu, cpu.snapshot())
     return "saved"

@@ -76,8 +76,8 @@ def switch(kernel: Kernel, cores: list[CPU]) -> None:
         kernel.save(proc)
     first = next((p for p in kernel.procs.values() if p.alive), None)
     if first is not None:
-        prefix = first.space.prompt_tokens()
-        kernel.warm = kernel.cores[first.core].call(lambda cpu: hibernate.warm(cpu, prefix))
+        prefix, cuts = first.space.prompt()
+        kernel.warm = kernel.cores[first.core].call(lambda cpu: hibernate.warm(cpu, prefix, tuple(cuts)))
     name = kernel.cpu.name
     kernel.journal.log("info", f"cpu: switched to {name} (context {kernel.cpu.n_ctx:,} tokens, RAM {kernel.ram:,})")
     kernel.emit("cpu", name=name, n_ctx=kernel.cpu.n_ctx)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from llmos.errors import LlmosError, UsageError
 from llmos.kernel import hibernate, intent, stated, syscall, toolcall
-from llmos.kernel.cpu import CPU, Generation, Step
+from llmos.kernel.cpu import CPU, BatchingCPU, Generation, Step
 from llmos.kernel.dispatch import RESULT_NOTE, Approval, Dispatcher  # noqa: F401 (Approval: part of the kernel's API)
 from llmos.kernel.sampling import Sampling
 from llmos.kernel.trap import Traps
@@ -176,8 +176,8 @@ class Kernel:
                 # prefix (or read it once and hibernate it). Queued on the CPU thread ahead
                 # of the first turn; nothing waits for it here.
                 self._warmed = True
-                prefix = proc.space.prompt_tokens()
-                self.warm = self.cores[proc.core].call(lambda cpu: hibernate.warm(cpu, prefix))
+                prefix, cuts = proc.space.prompt()
+                self.warm = self.cores[proc.core].call(lambda cpu: hibernate.warm(cpu, prefix, tuple(cuts)))
         self.journal.log("info", f"spawn pid {pid} ({app})", pid=pid)
         self.emit("spawn", pid=pid, app=app)
         return proc
@@ -427,6 +427,10 @@ class Kernel:
                     params["grammar"], params["lazy"] = self.syscalls.grammar(
                         proc, forced=forced, only=only,
                         leave_out={d: intent.unasked(text, d) for d in only or ()})
+                    if forced and isinstance(self.cores[proc.core].cpu, BatchingCPU):
+                        # The device is chosen: the call's opening is read, not written. (A
+                        # server is sent the grammar from its start, so it writes it all.)
+                        params["opening"] = self.syscalls.opening(proc, only)
                 elif grammar:
                     params["grammar"] = grammar
                 elif words_from_start:  # a statement: answered in words, from a context without devices
@@ -514,8 +518,8 @@ class Kernel:
         if stated.states(words, device_page.text, question):
             return steps
         answer = max((p for p in proc.space.pages if p.origin is Origin.ASSISTANT), key=lambda p: p.seq)
-        tokens = [t for p in proc.space.pages if p.resident and p is not answer and (p.pinned or p.seq >= since)
-                  for t in p.tokens or []]
+        tokens, cuts = proc.space.prompt(lambda p: p is not answer and (p.pinned or p.seq >= since))
+        cuts.append(len(tokens))
         tokens += self._closing(params["note"])
         read, again, job = _Reader(self.syscalls, proc, may_call=False), Generation(), PLAIN_JOB - proc.pid
         retry: list[Step] = []
@@ -528,7 +532,7 @@ class Kernel:
         self.set_state(proc, ProcState.RUNNING)
         try:
             async for step in core.generate(job, tokens, priority=proc.priority, result=again, cancel=cancel,
-                                            **sched_params):
+                                            cuts=cuts, **sched_params):
                 if not step.blocked:
                     retry.append(dataclasses.replace(step, text=read.split.feed(step.text)))
         finally:
@@ -568,7 +572,7 @@ class Kernel:
     async def generate(self, proc: Process, *, result: Generation | None = None,
                        cancel: threading.Event | None = None,
                        finish: Callable[[Generation], str] | None = None, note: str = "",
-                       plain: bool = False, **params) -> AsyncIterator[Step]:
+                       plain: bool = False, opening: str = "", **params) -> AsyncIterator[Step]:
         """Run the CPU on the process's resident pages; the answer becomes an assistant page.
 
         The answer is journalled while it streams, so a kill -9 loses nothing
@@ -576,17 +580,24 @@ class Kernel:
         text ``finish(result)`` gives (the turn writes a call in its canonical form).
         An answer cut short is marked in its source: ``interrupted``, or ``loop``
         when it was stopped for repeating itself. ``note``: a kernel message the CPU
-        reads just before this answer, and only for it (it takes no page). ``plain``: the
+        reads just before this answer, and only for it (it takes no page). ``opening``: text the
+        answer must begin with, read with the prompt (``Decoding``'s ``opened``). ``plain``: the
         answer is generated from ``plain_context`` (no devices) as a job of its own, so the
         process's saved CPU state stays that of its full prompt.
         """
         result = result if result is not None else Generation()
         job = proc.pid
         if plain:
-            tokens, job = self.plain_context(proc), PLAIN_JOB - proc.pid
+            (tokens, cuts), job = self._plain_prompt(proc), PLAIN_JOB - proc.pid
         else:
-            tokens = proc.space.prompt_tokens()
+            tokens, cuts = proc.space.prompt()
+        cuts.append(len(tokens))
         tokens += self._closing(note)
+        if opening:
+            cuts.append(len(tokens))
+            opened = self.cores[proc.core].cpu.tokenize(opening, special=False)
+            tokens += opened
+            params["opened"] = len(opened)
         answer = Page(proc.pid, Origin.ASSISTANT, "", seq=proc.space.next_seq)
         proc.space.next_seq += 1
         self.journal.record_page(answer)
@@ -594,8 +605,8 @@ class Kernel:
         started = time.perf_counter()
         in_before, out_before = proc.tokens_in, proc.tokens_out
         try:
-            async for step in self.cores[proc.core].generate(job, tokens, priority=proc.priority,
-                                                             result=result, cancel=cancel, **params):
+            async for step in self.cores[proc.core].generate(job, tokens, priority=proc.priority, result=result,
+                                                             cancel=cancel, cuts=cuts, **params):
                 if step.blocked:  # the CPU's server stopped answering; it retries by itself
                     if proc.state is not ProcState.BLOCKED:
                         self.set_state(proc, ProcState.BLOCKED, step.blocked)
@@ -642,15 +653,22 @@ class Kernel:
         pages before it: given the last exchange too, the model repeated its answer ("I live
         in Lisbon." -> "The answer is 7006652." after a product, seen in the shell). The
         process's own prompt, and its saved KV state, keep everything for its next request."""
+        return self._plain_prompt(proc)[0]
+
+    def _plain_prompt(self, proc: Process) -> tuple[list[int], list[int]]:
+        """``plain_context`` and where its pages begin (as ``AddressSpace.prompt``)."""
         section = self.syscalls.section(proc) if proc.grants and self.devices is not None else ""
         out: list[int] = []
+        cuts: list[int] = []
         pages = [p for p in proc.space.pages if p.resident]
         for page in pages:
             if page.origin is Origin.SYSTEM and page.pinned and page.source != "grant":
                 text = page.text[:len(page.text) - len(section)] if section and page.text.endswith(section) else page.text
+                cuts.append(len(out))
                 out += self._encode("system", text) if text.strip() else []
         last = [p for p in pages if p.origin is not Origin.SYSTEM][-1:]
-        return out + (last[0].tokens or [] if last else [])
+        cuts.append(len(out))
+        return out + (last[0].tokens or [] if last else []), cuts
 
     def ask(self, proc: Process, text: str, **kwargs) -> Generation:
         """``turn`` for synchronous callers (scripts, tests): the whole answer."""

@@ -1,9 +1,9 @@
 """The embedded CPU: a GGUF run in-process by llama-cpp-python (``LlamaCPU``).
 
 It implements ``BatchingCPU`` (``kernel/cpu.py``): one llama.cpp context with a
-unified KV cache holding up to MAX_SEQS sequences, prompts read in canonical
-blocks, per-sequence KV snapshots, greedy decoding straight from the logits,
-and a sampler chain (grammar, repetition penalty, top-k/top-p/min-p) otherwise.
+unified KV cache holding up to MAX_SEQS sequences, prompts read in chunks cut
+at page starts (``chunk_bounds``), per-sequence KV snapshots, greedy decoding
+straight from the logits, and a sampler chain (grammar, repetition penalty, top-k/top-p/min-p) otherwise.
 Every call that touches the context runs on the scheduler's one thread.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from llmos.errors import ModelError, UsageError
-from llmos.kernel.cpu import BLOCK, BatchingCPU, Snapshot, TemplatedCPU
+from llmos.kernel.cpu import BatchingCPU, Snapshot, TemplatedCPU, chunk_bounds, shared_bound
 from llmos.kernel.decode import Decoding
 from llmos.kernel.ggufinfo import FILE_TYPES
 from llmos.kernel.grammar_sampler import GrammarChain
@@ -140,7 +140,8 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         self._logit_views: dict[int, object] = {}
         self._eog: dict[int, bool] = {}
         self._pieces: dict[int, bytes] = {}
-        self._canonical = 0
+        self._bounds: tuple[int, ...] = ()
+        """Sequence 0's canonical read (``chunk_bounds``)."""
         self._setup_template()
 
     def close(self) -> None:
@@ -240,7 +241,7 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
     def snapshot(self) -> Snapshot:
         """Sequence 0, the running process's, saved with the per-sequence state API: its KV
         only, a few MB, where ``Llama.save_state`` would also copy a ~100 MB logits array."""
-        return self.seq_save(0, self.held_tokens(), self._canonical)
+        return self.seq_save(0, self.held_tokens(), self._bounds)
 
     def restore(self, snap: Snapshot) -> None:
         self._truncate(0)
@@ -248,30 +249,12 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
             self.seq_load(0, snap)
             self.llm.input_ids[: len(snap.tokens)] = snap.tokens
             self.llm.n_tokens = len(snap.tokens)
-            self._canonical = snap.canonical
+            self._bounds = snap.bounds
 
     def _truncate(self, keep: int) -> None:
         self.llm._ctx.kv_cache_seq_rm(0, keep, -1)
         self.llm.n_tokens = keep
-        self._canonical = min(self._canonical, keep)
-
-    def _eval_blocks(self, tokens: list[int], start: int) -> None:
-        """Evaluate ``tokens[start:]`` in blocks aligned to multiples of BLOCK.
-
-        Why: llama.cpp's numbers for a position depend slightly on the batch it
-        was evaluated in. Evaluating prompts only in blocks at fixed positions,
-        and reusing cached KV only up to a block boundary that was evaluated
-        this way, makes a prompt's KV state the same whether it was reused or
-        read fresh, so greedy output does not depend on what ran before it
-        (another process, an earlier turn, a context switch).
-        """
-        llm = self.llm
-        pos = start
-        while pos < len(tokens):
-            end = min(len(tokens), (pos // BLOCK + 1) * BLOCK)
-            llm.eval(tokens[pos:end])
-            pos = end
-        self._canonical = max(self._canonical, (len(tokens) // BLOCK) * BLOCK)
+        self._bounds = tuple(b for b in self._bounds if b <= keep)
 
     def _common_prefix(self, tokens: list[int], limit: int) -> int:
         held = self.llm.input_ids
@@ -280,28 +263,33 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
             keep += 1
         return keep
 
-    def prefill(self, tokens: Sequence[int]) -> int:
+    def prefill(self, tokens: Sequence[int], cuts: Sequence[int] = ()) -> int:
         """Make the context hold exactly ``tokens`` with fresh logits for the last one.
 
-        Keeps the longest prefix already in the KV cache that ends on a
-        canonical block boundary, and evaluates only the rest; returns how many
-        tokens were reused.
+        The prompt is read in the chunks ``chunk_bounds(len(tokens), cuts)`` gives (``cuts``:
+        where its pages begin). What the context already holds is kept up to the last chunk
+        bound that the earlier read shares (``shared_bound``); only the rest is evaluated.
+        Returns how many tokens were reused.
         """
         tokens = list(tokens)
-        keep = self._common_prefix(tokens, min(self._canonical, len(tokens) - 1))
-        keep -= keep % BLOCK
+        bounds = chunk_bounds(len(tokens), cuts)
+        keep = shared_bound(self._bounds, bounds, self._common_prefix(tokens, len(tokens) - 1))
         self._truncate(keep)
-        self._eval_blocks(tokens, keep)
+        llm = self.llm
+        for start, end in zip(bounds, bounds[1:]):
+            if start >= keep:
+                llm.eval(tokens[start:end])
+        self._bounds = bounds
         return keep
 
-    def load_tokens(self, prompt: Sequence[int], generated: Sequence[int] = ()) -> int:
+    def load_tokens(self, prompt: Sequence[int], generated: Sequence[int] = (), cuts: Sequence[int] = ()) -> int:
         """The prompt as ``prefill`` reads it, then generated tokens one at a time, as they
         were evaluated when they were generated: the same KV state, bit for bit."""
         prompt, generated = list(prompt), list(generated)
         if self._common_prefix(prompt + generated, len(prompt) + len(generated)) == len(prompt) + len(generated) \
                 and self.llm.n_tokens == len(prompt) + len(generated):
             return len(prompt) + len(generated)
-        reused = self.prefill(prompt)
+        reused = self.prefill(prompt, cuts)
         for token in generated:
             self.llm.eval([token])
         return reused
@@ -362,7 +350,7 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         """Run one generation on sequence 0. Each step is yielded right after its token
         was sampled and before it is evaluated: the safe point for a context switch."""
         t0 = time.perf_counter()
-        d.result.reused_tokens = self.prefill(d.tokens)
+        d.result.reused_tokens = self.prefill(d.tokens, d.cuts)
         d.result.prefill_s = time.perf_counter() - t0
         d.started = t0
         while True:
@@ -382,7 +370,7 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         if llama_cpp.llama_state_seq_set_data(self.llm._ctx.ctx, src, len(snap.data), seq) == 0:
             raise RuntimeError("llama.cpp refused the KV snapshot")
 
-    def seq_save(self, seq: int, tokens: list[int], canonical: int) -> Snapshot:
+    def seq_save(self, seq: int, tokens: list[int], bounds: tuple[int, ...]) -> Snapshot:
         """Sequence ``seq``'s KV state, labelled with the tokens it holds."""
         import llama_cpp
 
@@ -390,7 +378,7 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         size = llama_cpp.llama_state_seq_get_size(ctx, seq)
         buf = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, seq)
-        return Snapshot(bytes(memoryview(buf)[:written]), tokens, canonical)
+        return Snapshot(bytes(memoryview(buf)[:written]), tokens, bounds)
 
     def seq_clear(self, seq: int) -> None:
         self.llm._ctx.kv_cache_seq_rm(seq, 0, -1)

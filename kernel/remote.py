@@ -328,7 +328,9 @@ class RemoteCPU(TemplatedCPU):
                temperature: float = 0.0, seed: int = 0, grammar: str | None = None, top_n: int = 0,
                result: Generation | None = None, cancel: threading.Event | None = None,
                lazy: str | None = None, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
-               repeat_penalty: float = 1.0) -> Iterator[Step]:
+               repeat_penalty: float = 1.0, cuts: Sequence[int] = ()) -> Iterator[Step]:
+        # ``cuts`` are for a CPU that reads prompts in chunks (kernel/cpu.py); a server keeps
+        # its own prompt cache.
         from llmos.kernel.sampling import REPEAT_WINDOW, LoopGuard
 
         tokens = list(tokens)

@@ -52,7 +52,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from llmos.kernel import heap
-from llmos.kernel.cpu import BLOCK, CPU, BatchingCPU, Generation, Snapshot, Step
+from llmos.kernel.cpu import CPU, BatchingCPU, Generation, Snapshot, Step, chunk_bounds, shared_bound
 
 QUANTUM = 32
 AGING_QUANTA = 4
@@ -115,7 +115,8 @@ class Job:
     """The CPU's token iterator for this job, created on its first quantum."""
     decoding: object = None
     """The job's ``Decoding`` (sampler, stop handling), shared by single and batched rounds."""
-    canonical: int = 0
+    bounds: tuple[int, ...] = ()
+    """The canonical part of its sequence's read (``kernel/cpu.chunk_bounds``)."""
     call: Callable[[CPU], object] | None = None
     """Not a generation: a function to run on the CPU thread between quanta (``Scheduler.call``)."""
     future: Future | None = None
@@ -346,7 +347,7 @@ class Scheduler:
                         self._holder = None
                 seat += 1
                 cpu.seq_load(seat, snap)
-                job.canonical = snap.canonical
+                job.bounds = snap.bounds
                 seats.append((seat, job))
             # B: new jobs read their prompts together, in batches across their sequences,
             # and sample their first tokens.
@@ -372,7 +373,7 @@ class Scheduler:
                 active = still
             # D: the unfinished ones are saved, ready to resume alone or in the next batch.
             for seat, job in active:
-                self.snapshots.put(job.pid, cpu.seq_save(seat, job.decoding.context(), job.canonical))
+                self.snapshots.put(job.pid, cpu.seq_save(seat, job.decoding.context(), job.bounds))
                 cpu.seq_clear(seat)
             for pid, n in produced.items():
                 self.stats.per_pid_tokens[pid] = self.stats.per_pid_tokens.get(pid, 0) + n
@@ -405,17 +406,18 @@ class Scheduler:
                 base = self.snapshots.take(job.pid)
             keep = 0
             if base is not None:
-                limit = min(base.canonical, len(job.tokens) - 1)
-                while keep < limit and base.tokens[keep] == job.tokens[keep]:
-                    keep += 1
-                keep -= keep % BLOCK
+                same, limit = 0, min(len(base.tokens), len(job.tokens) - 1)
+                while same < limit and base.tokens[same] == job.tokens[same]:
+                    same += 1
+                keep = shared_bound(base.bounds, chunk_bounds(len(job.tokens), job.decoding.cuts), same)
             if keep:
                 cpu.seq_load(seat, base)
                 cpu.seq_trim(seat, keep)
             else:
                 cpu.seq_clear(seat)
             job.result.reused_tokens = keep
-            job.canonical = keep
+            # Read in batches shared with other sequences, the rest is not canonical.
+            job.bounds = tuple(b for b in base.bounds if b <= keep) if keep else ()
             last = len(job.tokens) - 1
             for pos in range(keep, len(job.tokens)):
                 entries.append((seat, job.tokens[pos], pos, pos == last))
@@ -485,7 +487,8 @@ class Scheduler:
                 self.stats.restores += 1
                 how = "restore"
             else:
-                self.cpu.load_tokens(job.tokens, job.result.tokens[:-1])
+                self.cpu.load_tokens(job.tokens, job.result.tokens[:-1],
+                                     job.decoding.cuts if job.decoding is not None else ())
                 self.stats.reprefills += 1
                 how = "reprefill"
         elif snap is not None:  # a new turn: restore the process's last state, prefill reuses it

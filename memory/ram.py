@@ -209,11 +209,19 @@ class AddressSpace:
 
     def prompt_tokens(self) -> list[int]:
         """The prompt body: resident pages' tokens, in order."""
+        return self.prompt()[0]
+
+    def prompt(self, keep=None) -> tuple[list[int], list[int]]:
+        """The prompt body (the tokens of the resident pages that ``keep`` accepts, all by
+        default, in order) and where each page begins in it: the CPU reads a prompt in chunks
+        cut at page starts, so the next request, which repeats the pages, reuses their read."""
         out: list[int] = []
+        cuts: list[int] = []
         for p in self.pages:
-            if p.resident and p.tokens is not None:
+            if p.resident and p.tokens is not None and (keep is None or keep(p)):
+                cuts.append(len(out))
                 out += p.tokens
-        return out
+        return out, cuts
 
     def regions(self) -> dict[str, dict[str, int]]:
         """Resident and swapped pages and tokens per origin (``llmos free``)."""

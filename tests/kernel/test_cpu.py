@@ -88,6 +88,45 @@ def test_output_does_not_depend_on_what_ran_before(tiny_cpu):
     assert again.tokens == fresh.tokens
 
 
+def test_chunks_begin_at_pages_and_a_read_is_reused_where_both_were_cut_alike():
+    from llmos.kernel.cpu import BLOCK, chunk_bounds, shared_bound
+
+    assert chunk_bounds(150) == (0, BLOCK, 2 * BLOCK, 150)
+    assert chunk_bounds(150, [0, 100, 100, 400]) == (0, BLOCK, 100, 150)  # cuts past the end ignored
+    old = chunk_bounds(120, [0, 100])  # two pages, then the closing: (0, 64, 100, 120)
+    new = chunk_bounds(200, [0, 100, 130])  # the same two pages and two more
+    assert shared_bound(old, new, limit=110) == 100  # the pages' read, not the old closing's
+    assert shared_bound(old, new, limit=99) == BLOCK  # tokens agree only so far
+    assert shared_bound(old, chunk_bounds(200, [0, 90]), limit=150) == BLOCK  # cut elsewhere: only up to there
+
+
+def test_a_prompt_read_in_page_chunks_reuses_its_pages_and_answers_as_if_read_fresh(tiny_cpu):
+    """The next request repeats the pages: it reuses their read up to where the closing began,
+    and greedy output equals a cold read of the same prompt."""
+    from llmos.kernel.cpu import Snapshot
+
+    pages = [tiny_cpu.tokenize(tiny_cpu.format_message("system", "You are a helpful assistant. " * 9)),
+             tiny_cpu.tokenize(tiny_cpu.format_message("user", "Tell me about dragons and their hoards."))]
+    closing = tiny_cpu.tokenize(tiny_cpu.generation_prompt())
+    body = pages[0] + pages[1]
+    first = body + closing
+    assert len(body) % 64  # a page ends inside a block: reuse up to it needs the cut
+    tiny_cpu.restore(Snapshot(b"", []))
+    list(tiny_cpu.stream(first, max_tokens=12, cuts=[0, len(pages[0]), len(body)]))
+    more = tiny_cpu.tokenize(tiny_cpu.format_message("assistant", "Dragons guard gold.")) + \
+        tiny_cpu.tokenize(tiny_cpu.format_message("user", "And what do they eat?"))
+    second = body + more + closing
+    cuts = [0, len(pages[0]), len(body), len(body) + len(more)]
+    reused = Generation()
+    list(tiny_cpu.stream(second, max_tokens=30, cuts=cuts, result=reused))
+    assert reused.reused_tokens == len(body)
+    tiny_cpu.restore(Snapshot(b"", []))
+    cold = Generation()
+    list(tiny_cpu.stream(second, max_tokens=30, cuts=cuts, result=cold))
+    assert cold.reused_tokens == 0 and len(cold.tokens) > 10
+    assert reused.tokens == cold.tokens
+
+
 def test_snapshot_restore_and_reprefill_resume_exactly(tiny_cpu):
     from llmos.kernel.cpu import Snapshot
 

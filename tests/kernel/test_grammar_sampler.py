@@ -94,3 +94,27 @@ def test_a_forced_clock_call_offers_no_zone_unless_one_was_asked_for(tmp_path):
         assert '\\"tz\\"' in forced("What time is it in Tokyo right now?")
     finally:
         kernel.close()
+
+
+def test_a_forced_calls_opening_is_read_with_the_prompt_and_the_model_writes_only_the_rest(tiny_cpu):
+    """Jump-forward: the kernel knows which device a forced call names, so the call's opening is
+    read with the prompt (one chunk) and the grammar goes on from there (``Decoding``'s ``opened``)."""
+    import pytest
+
+    from llmos.errors import UsageError
+
+    grammar = syscall.grammar(syscall.specs([CalcDevice(), ClockDevice()]))
+    opening = f'{syscall.OPEN}{{"device": "calc", "args":'
+    head = tiny_cpu.tokenize(opening, special=False)
+    result = Generation()
+    steps = list(tiny_cpu.stream(tiny_cpu.chat_tokens(PROMPT) + head, max_tokens=80, grammar=grammar,
+                                 opened=len(head), result=result, **Sampling(temperature=0.0).params()))
+    assert steps[0].text == opening and result.text.startswith(opening)
+    call = syscall.find(result.text)  # the model's part completed a valid call (tiny's expression is junk)
+    assert call is not None and call.device == "calc" and set(call.args) == {"expr"}
+    written = len(tiny_cpu.tokenize(result.text, special=False))
+    assert 0 < len(result.tokens) <= written - len(head) + 2  # only what follows the opening was decoded
+    wrong = tiny_cpu.tokenize(f'{syscall.OPEN}{{"device": "nope", "args":', special=False)
+    with pytest.raises(UsageError, match="does not fit its grammar"):  # never llama.cpp's abort
+        list(tiny_cpu.stream(tiny_cpu.chat_tokens(PROMPT) + wrong, max_tokens=8, grammar=grammar, opened=len(wrong),
+                             **Sampling(temperature=0.7).params()))

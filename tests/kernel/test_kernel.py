@@ -103,6 +103,25 @@ def test_pinned_prefix_is_hibernated_and_restored_on_the_next_boot(tiny_cpu):
     assert outputs[0] == outputs[1]
 
 
+def test_each_turn_rereads_only_what_follows_the_pages_the_last_one_read(tiny_cpu):
+    """A prompt is read in chunks cut at its page starts (``kernel/cpu.chunk_bounds``), so a turn
+    reuses the whole hibernated system page, and the next turn everything up to the end of the
+    last turn's question: only the answer, the new question and the closing are read."""
+    tiny_cpu.restore(Snapshot(b"", []))
+    kernel = Kernel(tiny_cpu, lock=False)
+    try:
+        proc = kernel.spawn("chat", SYSTEM)
+        kernel.warm.result(timeout=30)
+        system = proc.space.prompt_tokens()
+        first = kernel.ask(proc, "Name a planet.", max_tokens=16)
+        assert len(system) % 64 and first.reused_tokens == len(system)
+        asked = proc.space.prompt_tokens()[:-len(proc.space.pages[-1].tokens)]  # without the answer
+        second = kernel.ask(proc, "And a moon of it?", max_tokens=16)
+        assert second.reused_tokens == len(asked) > len(system)
+    finally:
+        kernel.close()
+
+
 def python_words(script: str) -> list[str]:
     """Run ``script`` in a fresh Python (nothing imported yet); the words it printed."""
     import subprocess

@@ -113,6 +113,22 @@ def test_required_mode_makes_even_the_tiny_model_call(kernel):
     assert Origin.DEVICE in origins or Origin.KERNEL in origins  # the call ran (or failed as a page)
 
 
+def test_a_forced_call_is_opened_by_the_kernel_only_where_one_granted_device_is_chosen(kernel):
+    """The opening a forced call is read with (``Dispatcher.opening``): only for one device the
+    grammar holds, else the model writes the call from its first character."""
+    proc = kernel.spawn("chat", "You are helpful.", grants={"calc"})
+    assert kernel.syscalls.opening(proc, frozenset({"calc"})) == f'{syscall.OPEN}{{"device": "calc", "args":'
+    assert kernel.syscalls.opening(proc, frozenset({"shell"})) == ""  # not granted
+    assert kernel.syscalls.opening(proc, frozenset({"calc", "shell"})) == ""
+    assert kernel.syscalls.opening(proc, None) == ""
+    result = kernel.ask(proc, "What is 21 times 2?", max_tokens=80)  # intent forces calc: opened by the kernel
+    assert syscall.OPEN not in result.text
+    origins = [p.origin for p in kernel.journal.pages(proc.pid)]
+    call = kernel.journal.pages(proc.pid)[origins.index(Origin.ASSISTANT)]
+    assert call.text.startswith(f'{syscall.OPEN}{{"device": "calc", "args":')
+    assert origins[origins.index(Origin.ASSISTANT) + 1] in (Origin.DEVICE, Origin.KERNEL)  # it ran, or failed as a page
+
+
 def test_a_malformed_block_is_an_error_page():
     with pytest.raises(syscall.SyscallError, match="not closed"):
         syscall.find('<syscall>{"device": "calc"')
