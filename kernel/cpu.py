@@ -48,11 +48,6 @@ class Snapshot:
     (``chunk_bounds``); the KV state before the last bound is reusable (``shared_bound``)."""
 
     @property
-    def canonical(self) -> int:
-        """How many leading tokens were read in canonical chunks."""
-        return self.bounds[-1] if self.bounds else 0
-
-    @property
     def nbytes(self) -> int:
         return len(self.data)
 

@@ -68,9 +68,7 @@ class Decoding:
         the prompt in one chunk instead of decoded token by token (jump-forward decoding). The
         sampler takes them as drawn, so a grammar goes on from there; the answer's text
         begins with them."""
-        for token in opening:
-            if self.sampler is None:
-                continue
+        for token in opening if self.sampler is not None else ():
             if not getattr(self.sampler, "allows", lambda _: True)(token):  # llama.cpp would abort
                 raise UsageError(f"the answer's opening {cpu.detokenize(opening)!r} does not fit its grammar")
             self.sampler.accept(token)

@@ -27,7 +27,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from llmos.kernel import syscall, toolcall
 from llmos.kernel.proc import Process, ProcState
@@ -64,6 +64,19 @@ a note that opens "The tool response above ..." did as well but was copied into 
 later turns imitated them). Device output itself stays
 data, never instructions. The note is shown to the CPU for that answer only (``Kernel.generate``'s
 ``note``): kept in RAM, later turns were seen to imitate the terse answers it draws out."""
+
+
+class CallGrammar(NamedTuple):
+    """What constrains one round that may call (``Dispatcher.grammar``)."""
+
+    text: str
+    """GBNF for one call of the granted devices."""
+    lazy: str | None
+    """The trigger from which it applies; None: from the first token (a forced call)."""
+    opening: str = ""
+    """A forced call to one device: what it must begin with, up to its arguments, which the CPU
+    reads with the prompt instead of writing token by token (``Decoding``'s ``opened``). "" where
+    the model still chooses the device."""
 
 
 class Dispatcher:
@@ -105,8 +118,8 @@ class Dispatcher:
         return sorted(proc.grants | {"recall"})
 
     def grammar(self, proc: Process, *, forced: bool, only: frozenset[str] | None = None,
-                leave_out: dict[str, frozenset[str]] | None = None) -> tuple[str, str | None]:
-        """The call grammar and its lazy trigger (None: it applies from the first token).
+                leave_out: dict[str, frozenset[str]] | None = None) -> CallGrammar:
+        """The call grammar, its lazy trigger and, for a forced call, its opening (``CallGrammar``).
         A forced call is a device call: the pager already recalls before every turn. ``only``:
         a forced call names one of these devices (``kernel/intent.py``'s ``required``), without
         the optional arguments ``leave_out`` names for it (``intent.unasked``)."""
@@ -115,25 +128,19 @@ class Dispatcher:
         key = (tuple(sorted(proc.grants)), forced, self.format.family, tuple(sorted(only or ())), dropped)
         if key not in self._grammars:
             specs = self.specs(proc, recall=not forced)
-            if only:
-                specs = [_without(s, (leave_out or {}).get(s.name, frozenset()))
-                         for s in specs if s.name in only] or specs
+            chosen = [_without(s, (leave_out or {}).get(s.name, frozenset())) for s in specs if s.name in (only or ())]
+            specs = chosen or specs  # none of them loads: the model may call any device
+            opening = self._opening(chosen[0].name) if len(chosen) == 1 and len(only) == 1 else ""
             if self.format.native:
-                built = (toolcall.grammar(specs, lazy=not forced), None if forced else toolcall.trigger(specs))
+                built = CallGrammar(toolcall.grammar(specs, lazy=not forced),
+                                    None if forced else toolcall.trigger(specs), opening)
             else:
-                built = (syscall.grammar(specs, lazy=not forced), None if forced else syscall.TRIGGER)
+                built = CallGrammar(syscall.grammar(specs, lazy=not forced), None if forced else syscall.TRIGGER, opening)
             self._grammars[key] = built
         return self._grammars[key]
 
-    def opening(self, proc: Process, only: frozenset[str] | None) -> str:
-        """What a forced call to the one device in ``only`` must begin with, up to its arguments:
-        the CPU reads it with the prompt instead of writing it token by token (``Decoding``'s
-        ``opened``). "" where the model still chooses the device."""
-        if not only or len(only) != 1:
-            return ""
-        (name,) = only
-        if name not in {s.name for s in self.specs(proc, recall=False)}:
-            return ""  # the grammar then offers every device (``grammar``): no opening fits it
+    def _opening(self, name: str) -> str:
+        """What a forced call to ``name`` begins with, up to its arguments."""
         if self.format.native:
             return f'{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments":'
         return f'{syscall.OPEN}{{"device": {json.dumps(name, ensure_ascii=False)}, "args":'

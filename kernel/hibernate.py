@@ -26,26 +26,28 @@ from llmos.paths import data_dir
 MAGIC = b"LLMOSKV1"
 
 
-def _key(cpu: CPU, tokens: list[int], cuts: tuple[int, ...]) -> str:
+def _key(cpu: CPU, tokens: list[int], bounds: tuple[int, ...]) -> str:
     path = getattr(cpu, "path", None)
     ident = f"{path}:{path.stat().st_size if path else 0}:{cpu.n_ctx}".encode()
     h = hashlib.sha256(ident)
     h.update(struct.pack(f"<{len(tokens)}i", *tokens))
-    h.update(struct.pack(f"<{len(cuts)}i", *cuts))  # the same tokens read in other chunks differ
+    h.update(struct.pack(f"<{len(bounds)}i", *bounds))  # the same tokens read in other chunks differ
     return h.hexdigest()[:32]
 
 
-def prefix_file(cpu: CPU, tokens: list[int], cuts: tuple[int, ...] = ()) -> Path:
+def prefix_file(cpu: CPU, tokens: list[int], bounds: tuple[int, ...]) -> Path:
+    """Where the KV state of ``tokens`` read in chunks ``bounds`` (``chunk_bounds``) is kept."""
     folder = data_dir() / "kv"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{_key(cpu, tokens, chunk_bounds(len(tokens), cuts))}.kv"
+    return folder / f"{_key(cpu, tokens, bounds)}.kv"
 
 
 def load(cpu: CPU, tokens: list[int], cuts: tuple[int, ...] = ()) -> Snapshot | None:
     """The hibernated KV state of ``tokens`` read with page starts ``cuts``, or None."""
     if not tokens:
         return None
-    path = prefix_file(cpu, tokens, cuts)
+    bounds = chunk_bounds(len(tokens), cuts)
+    path = prefix_file(cpu, tokens, bounds)
     try:
         raw = path.read_bytes()
     except OSError:
@@ -57,8 +59,7 @@ def load(cpu: CPU, tokens: list[int], cuts: tuple[int, ...] = ()) -> Snapshot | 
         header = json.loads(raw[12:12 + hlen])
     except ValueError:
         return None
-    bounds = tuple(header.get("bounds") or ())
-    if header.get("tokens") != tokens or bounds != chunk_bounds(len(tokens), cuts):
+    if header.get("tokens") != tokens or tuple(header.get("bounds") or ()) != bounds:
         return None
     return Snapshot(raw[12 + hlen:], tokens, bounds)
 

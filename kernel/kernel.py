@@ -424,13 +424,13 @@ class Kernel:
                     params["grammar"] = syscall.ANSWER
                 elif calls:
                     forced = mode == "required" and round_ == 0
-                    params["grammar"], params["lazy"] = self.syscalls.grammar(
-                        proc, forced=forced, only=only,
-                        leave_out={d: intent.unasked(text, d) for d in only or ()})
-                    if forced and isinstance(self.cores[proc.core].cpu, BatchingCPU):
+                    built = self.syscalls.grammar(proc, forced=forced, only=only,
+                                                  leave_out={d: intent.unasked(text, d) for d in only or ()})
+                    params["grammar"], params["lazy"] = built.text, built.lazy
+                    if isinstance(self.cores[proc.core].cpu, BatchingCPU):
                         # The device is chosen: the call's opening is read, not written. (A
                         # server is sent the grammar from its start, so it writes it all.)
-                        params["opening"] = self.syscalls.opening(proc, only)
+                        params["opening"] = built.opening
                 elif grammar:
                     params["grammar"] = grammar
                 elif words_from_start:  # a statement: answered in words, from a context without devices

@@ -46,7 +46,7 @@ _load_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _llama_defaults(*, extra_bufts: bool, n_seq_max: int):
+def llama_defaults(*, n_seq_max: int | None = None):
     """``Llama()`` takes model and context parameters from llama.cpp's defaults and has
     no arguments for the two we need, so swap the default functions for the duration
     of one load (under ``_load_lock``, so concurrent loads do not see each other's patch):
@@ -54,8 +54,11 @@ def _llama_defaults(*, extra_bufts: bool, n_seq_max: int):
     - ``use_extra_bufts`` (model): off on AMX builds, see ``_has_amx_build``;
     - ``n_seq_max`` with a unified KV cache (context): room for several processes'
       sequences at once, so the scheduler can batch them; unified, so every sequence
-      can use the whole context window.
+      can use the whole context window. None: llama.cpp's default (one sequence).
+
+    ``kernel/llama_server.py`` holds it around llama-cpp-python's own server.
     """
+    extra_bufts = not _has_amx_build()
     from llama_cpp import llama as llama_module
 
     lib = llama_module.llama_cpp
@@ -68,8 +71,9 @@ def _llama_defaults(*, extra_bufts: bool, n_seq_max: int):
 
     def context_params():
         p = context_defaults()
-        p.n_seq_max = n_seq_max
-        p.kv_unified = True
+        if n_seq_max is not None:
+            p.n_seq_max = n_seq_max
+            p.kv_unified = True
         return p
 
     lib.llama_model_default_params, lib.llama_context_default_params = model_params, context_params
@@ -117,7 +121,7 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         self.extra_bufts = not _has_amx_build()
         started = time.perf_counter()
         try:
-            with _load_lock, _llama_defaults(extra_bufts=self.extra_bufts, n_seq_max=MAX_SEQS):
+            with _load_lock, llama_defaults(n_seq_max=MAX_SEQS):
                 self.llm = llama_cpp.Llama(
                     str(self.path), n_ctx=n_ctx, n_batch=512, n_threads=self.n_threads,
                     n_threads_batch=self.n_threads, n_gpu_layers=n_gpu_layers, verbose=False,

@@ -65,9 +65,11 @@ class Server:
 
 def llama_server(model: Path | str, log_dir: Path, *, port: int | None = None, n_ctx: int = 2048,
                  threads: int | None = None) -> Server:
-    """``python -m llama_cpp.server`` (extra ``llama-cpp-python[server]``) with ``model``."""
+    """llama-cpp-python's server (extra ``llama-cpp-python[server]``) with ``model``, started
+    through ``llmos.kernel.llama_server`` (its AMX workaround: the plain server crashes on
+    its first request on such CPUs)."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+    argv = [sys.executable, "-m", "llmos.kernel.llama_server", "--model", str(model), "--host", "127.0.0.1",
             "--port", str(port), "--n_ctx", str(n_ctx)]
     if threads:
         argv += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]

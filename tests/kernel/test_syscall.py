@@ -114,13 +114,18 @@ def test_required_mode_makes_even_the_tiny_model_call(kernel):
 
 
 def test_a_forced_call_is_opened_by_the_kernel_only_where_one_granted_device_is_chosen(kernel):
-    """The opening a forced call is read with (``Dispatcher.opening``): only for one device the
+    """The opening a forced call is read with (``CallGrammar.opening``): only for one device the
     grammar holds, else the model writes the call from its first character."""
     proc = kernel.spawn("chat", "You are helpful.", grants={"calc"})
-    assert kernel.syscalls.opening(proc, frozenset({"calc"})) == f'{syscall.OPEN}{{"device": "calc", "args":'
-    assert kernel.syscalls.opening(proc, frozenset({"shell"})) == ""  # not granted
-    assert kernel.syscalls.opening(proc, frozenset({"calc", "shell"})) == ""
-    assert kernel.syscalls.opening(proc, None) == ""
+
+    def opening(only, forced=True):
+        return kernel.syscalls.grammar(proc, forced=forced, only=only).opening
+
+    assert opening(frozenset({"calc"})) == f'{syscall.OPEN}{{"device": "calc", "args":'
+    assert opening(frozenset({"shell"})) == ""  # not granted
+    assert opening(frozenset({"calc", "shell"})) == ""
+    assert opening(None) == ""
+    assert opening(frozenset({"calc"}), forced=False) == ""  # the model may not call at all
     result = kernel.ask(proc, "What is 21 times 2?", max_tokens=80)  # intent forces calc: opened by the kernel
     assert syscall.OPEN not in result.text
     origins = [p.origin for p in kernel.journal.pages(proc.pid)]
