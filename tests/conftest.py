@@ -14,9 +14,22 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session")
+def shared_kv(tmp_path_factory) -> Path:
+    """The hibernated prefixes of the whole session (``kernel/hibernate.py``): every test's
+    data dir links its ``kv`` folder here, so a system prompt's KV state is read once per
+    model and session, then restored (bit-identical, as on a user's second start) instead
+    of read again by every test's first turn. A test about hibernation itself is marked
+    ``own_kv`` and starts with an empty folder of its own."""
+    return tmp_path_factory.mktemp("kv")
+
+
 @pytest.fixture(autouse=True)
-def llmos_home(tmp_path_factory, monkeypatch) -> Path:
+def llmos_home(tmp_path_factory, monkeypatch, shared_kv, request) -> Path:
     home = tmp_path_factory.mktemp("llmos-home")
+    if request.node.get_closest_marker("own_kv") is None:
+        (home / "data").mkdir()
+        (home / "data" / "kv").symlink_to(shared_kv, target_is_directory=True)
     monkeypatch.setenv("LLMOS_HOME", str(home))
     monkeypatch.delenv("LLMOS_MODEL", raising=False)
     for name in ("LLMOS_CPU_URL", "LLMOS_DISK_URL", "LLMOS_CPU_TIMEOUT"):  # the user's remote machines
@@ -33,9 +46,12 @@ def tiny_cpu():
 
 
 @pytest.fixture(scope="session")
-def shared_home(tmp_path_factory) -> Path:
+def shared_home(tmp_path_factory, shared_kv) -> Path:
     """A data dir where the default model is joined once for the whole session."""
-    return tmp_path_factory.mktemp("shared-home")
+    home = tmp_path_factory.mktemp("shared-home")
+    (home / "data").mkdir()
+    (home / "data" / "kv").symlink_to(shared_kv, target_is_directory=True)
+    return home
 
 
 def run_llmos(*args: str, home: Path | str | None = None, input: bytes | None = None,

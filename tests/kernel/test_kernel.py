@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from llmos.kernel.cpu import Generation, Snapshot
 from llmos.kernel.kernel import Kernel
 from llmos.kernel.proc import ProcState
@@ -88,6 +90,7 @@ def test_kill_keeps_pages_in_the_journal(tiny_cpu):
         kernel.close()
 
 
+@pytest.mark.own_kv
 def test_pinned_prefix_is_hibernated_and_restored_on_the_next_boot(tiny_cpu):
     outputs, warm = [], []
     for _ in range(2):
