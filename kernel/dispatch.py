@@ -55,8 +55,12 @@ class Approval:
         return f"pid {self.pid} ({self.app}) wants to run {call} [risk {self.risk}]{why}"
 
 
-RESULT_NOTE = "Use the result above to answer the user's question directly."
-"""The kernel's note before the answer to a device result. Why: asked nothing, Qwen2.5-0.5B
+RESULT_NOTE = "Answer the user's question with the result above, in one short sentence."
+"""The kernel's note before the answer to a device result. "In one short sentence": on the 50
+one-call turns of ``llmos bench tools`` the answers went from 64.7 to 49.2 characters, 3.13 to
+2.90 s a turn (right answers 37 / 36 of 41; "in as few words as it takes": 38 characters,
+35 of 41). Before that it read "Use the result above to answer the user's question
+directly." Why a note at all: asked nothing, Qwen2.5-0.5B
 calls the same function again after every tool response (greedy and sampled, measured); with
 this trusted note after the untrusted result it states the result (14 of 18 answers, greedy and
 sampled, on six results; 11 of 18 with "Now answer the user in words, using that result.";
@@ -130,7 +134,7 @@ class Dispatcher:
             specs = self.specs(proc, recall=not forced)
             chosen = [_without(s, (leave_out or {}).get(s.name, frozenset())) for s in specs if s.name in (only or ())]
             specs = chosen or specs  # none of them loads: the model may call any device
-            opening = self._opening(chosen[0].name) if len(chosen) == 1 and len(only) == 1 else ""
+            opening = self._opening(chosen[0]) if len(chosen) == 1 and len(only) == 1 else ""
             if self.format.native:
                 built = CallGrammar(toolcall.grammar(specs, lazy=not forced),
                                     None if forced else toolcall.trigger(specs), opening)
@@ -139,11 +143,12 @@ class Dispatcher:
             self._grammars[key] = built
         return self._grammars[key]
 
-    def _opening(self, name: str) -> str:
-        """What a forced call to ``name`` begins with, up to its arguments."""
-        if self.format.native:
-            return f'{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments":'
-        return f'{syscall.OPEN}{{"device": {json.dumps(name, ensure_ascii=False)}, "args":'
+    def _opening(self, spec: syscall.Spec) -> str:
+        """What a forced call to ``spec`` begins with: its name, and as much of its arguments as
+        the grammar leaves no choice in (``_arguments_opening``)."""
+        name = json.dumps(spec.name, ensure_ascii=False)
+        head = f'{{"name": {name}, "arguments":' if self.format.native else f'{syscall.OPEN}{{"device": {name}, "args":'
+        return head + _arguments_opening(spec.schema)
 
     def canonical(self, call: syscall.Call) -> str:
         """A call as the model's own format writes it, for the answer page: later turns see
@@ -245,6 +250,27 @@ class Dispatcher:
         k.set_state(proc, ProcState.BLOCKED, f"approval: {call.device}")
         k.emit("approval", pid=proc.pid, request=request)
         return bool(k.approver and await k.approver(request))
+
+
+def _arguments_opening(schema: dict) -> str:
+    """The start of a forced call's arguments, where the schema leaves a single way to begin:
+    ``{}`` for a closed object with no properties left (the time now: the call is whole), and
+    ``{"KEY": "`` where one property is left and it is a required string (a sum's expression,
+    a search's query); else nothing. Each token the kernel writes is one the CPU does not
+    decode (~37 ms each with the default model on two cores: 4 of the ~10 a calc call took).
+    Cut where the model's tokenizer cuts (``' {"'``, ``'expr'``, ``'":'``, ``' "'``), so the
+    value's first token is the one the model would write next anyway."""
+    props = schema.get("properties")
+    if schema.get("type") != "object" or not isinstance(props, dict) or schema.get("additionalProperties") is not False:
+        return ""
+    if not props:
+        return " {}}"
+    if len(props) != 1:
+        return ""
+    key, sub = next(iter(props.items()))
+    if key not in schema.get("required", ()) or not isinstance(sub, dict) or sub.get("type") != "string":
+        return ""
+    return f' {{{json.dumps(key, ensure_ascii=False)}: "'
 
 
 def _without(spec: syscall.Spec, names: frozenset[str]) -> syscall.Spec:

@@ -115,13 +115,26 @@ def test_required_mode_makes_even_the_tiny_model_call(kernel):
 
 def test_a_forced_call_is_opened_by_the_kernel_only_where_one_granted_device_is_chosen(kernel):
     """The opening a forced call is read with (``CallGrammar.opening``): only for one device the
-    grammar holds, else the model writes the call from its first character."""
-    proc = kernel.spawn("chat", "You are helpful.", grants={"calc"})
+    grammar holds, else the model writes the call from its first character. It goes on into
+    the arguments as far as the schema leaves no choice: a required string that is the only
+    argument, or a closed object with none left."""
+    from llmos.devices.clock import ClockDevice
+    from llmos.devices.search import SearchDevice
 
-    def opening(only, forced=True):
-        return kernel.syscalls.grammar(proc, forced=forced, only=only).opening
+    kernel.devices.by_name.update(clock=ClockDevice(), search=SearchDevice())
+    proc = kernel.spawn("chat", "You are helpful.", grants={"calc", "clock", "search"})
 
-    assert opening(frozenset({"calc"})) == f'{syscall.OPEN}{{"device": "calc", "args":'
+    def opening(only, forced=True, leave_out=None):
+        return kernel.syscalls.grammar(proc, forced=forced, only=only, leave_out=leave_out).opening
+
+    assert opening(frozenset({"calc"})) == f'{syscall.OPEN}{{"device": "calc", "args": {{"expr": "'
+    assert opening(frozenset({"clock"}), leave_out={"clock": frozenset({"tz", "format"})}) == \
+        f'{syscall.OPEN}{{"device": "clock", "args": {{}}}}'  # the whole call: nothing left to choose
+    assert opening(frozenset({"clock"}), leave_out={"clock": frozenset({"format"})}) == \
+        f'{syscall.OPEN}{{"device": "clock", "args":'  # a zone was asked for: optional, the model writes it
+    assert opening(frozenset({"search"}), leave_out={"search": frozenset({"k", "where", "pid"})}) == \
+        f'{syscall.OPEN}{{"device": "search", "args": {{"query": "'
+    assert opening(frozenset({"search"})) == f'{syscall.OPEN}{{"device": "search", "args":'  # k, where, pid
     assert opening(frozenset({"shell"})) == ""  # not granted
     assert opening(frozenset({"calc", "shell"})) == ""
     assert opening(None) == ""
@@ -130,8 +143,13 @@ def test_a_forced_call_is_opened_by_the_kernel_only_where_one_granted_device_is_
     assert syscall.OPEN not in result.text
     origins = [p.origin for p in kernel.journal.pages(proc.pid)]
     call = kernel.journal.pages(proc.pid)[origins.index(Origin.ASSISTANT)]
-    assert call.text.startswith(f'{syscall.OPEN}{{"device": "calc", "args":')
+    assert call.text.startswith(f'{syscall.OPEN}{{"device": "calc", "args": {{"expr": "')
     assert origins[origins.index(Origin.ASSISTANT) + 1] in (Origin.DEVICE, Origin.KERNEL)  # it ran, or failed as a page
+    # The time now: the kernel writes the whole call, the CPU only ends it, and it runs.
+    kernel.ask(proc, "What time is it?", max_tokens=40)
+    pages = kernel.journal.pages(proc.pid)[len(origins):]
+    assert pages[1].text.startswith(f'{syscall.OPEN}{{"device": "clock", "args": {{}}}}')
+    assert pages[2].origin is Origin.DEVICE and pages[2].source.startswith("clock")
 
 
 def test_a_malformed_block_is_an_error_page():
