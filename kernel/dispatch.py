@@ -78,9 +78,10 @@ class CallGrammar(NamedTuple):
     lazy: str | None
     """The trigger from which it applies; None: from the first token (a forced call)."""
     opening: str = ""
-    """A forced call to one device: what it must begin with, up to its arguments, which the CPU
-    reads with the prompt instead of writing token by token (``Decoding``'s ``opened``). "" where
-    the model still chooses the device."""
+    """A forced call to one device: what it must begin with (its name, and as much of its
+    arguments as the schema leaves no choice in: ``_arguments_opening``), which the CPU reads with
+    the prompt instead of writing token by token (``Decoding``'s ``opened``). "" where the model
+    still chooses the device."""
 
 
 class Dispatcher:
