@@ -56,7 +56,8 @@ def llama_defaults(*, n_seq_max: int | None = None):
       sequences at once, so the scheduler can batch them; unified, so every sequence
       can use the whole context window. None: llama.cpp's default (one sequence).
 
-    ``kernel/llama_server.py`` holds it around llama-cpp-python's own server.
+    ``kernel/llama_server.py`` holds it around llama-cpp-python's own server. It yields
+    whether extra buffer types are on.
     """
     extra_bufts = not _has_amx_build()
     from llama_cpp import llama as llama_module
@@ -78,7 +79,7 @@ def llama_defaults(*, n_seq_max: int | None = None):
 
     lib.llama_model_default_params, lib.llama_context_default_params = model_params, context_params
     try:
-        yield
+        yield extra_bufts
     finally:
         lib.llama_model_default_params, lib.llama_context_default_params = model_defaults, context_defaults
 
@@ -118,10 +119,9 @@ class LlamaCPU(TemplatedCPU, BatchingCPU):
         self.n_gpu_layers = n_gpu_layers
         self.chat_template = chat_template
         self.sampling_override = sampling or None
-        self.extra_bufts = not _has_amx_build()
         started = time.perf_counter()
         try:
-            with _load_lock, llama_defaults(n_seq_max=MAX_SEQS):
+            with _load_lock, llama_defaults(n_seq_max=MAX_SEQS) as self.extra_bufts:
                 self.llm = llama_cpp.Llama(
                     str(self.path), n_ctx=n_ctx, n_batch=512, n_threads=self.n_threads,
                     n_threads_batch=self.n_threads, n_gpu_layers=n_gpu_layers, verbose=False,

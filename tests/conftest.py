@@ -28,8 +28,7 @@ def shared_kv(tmp_path_factory) -> Path:
 def llmos_home(tmp_path_factory, monkeypatch, shared_kv, request) -> Path:
     home = tmp_path_factory.mktemp("llmos-home")
     if request.node.get_closest_marker("own_kv") is None:
-        (home / "data").mkdir()
-        (home / "data" / "kv").symlink_to(shared_kv, target_is_directory=True)
+        _link_kv(home, shared_kv)
     monkeypatch.setenv("LLMOS_HOME", str(home))
     monkeypatch.delenv("LLMOS_MODEL", raising=False)
     for name in ("LLMOS_CPU_URL", "LLMOS_DISK_URL", "LLMOS_CPU_TIMEOUT"):  # the user's remote machines
@@ -49,9 +48,14 @@ def tiny_cpu():
 def shared_home(tmp_path_factory, shared_kv) -> Path:
     """A data dir where the default model is joined once for the whole session."""
     home = tmp_path_factory.mktemp("shared-home")
+    _link_kv(home, shared_kv)
+    return home
+
+
+def _link_kv(home: Path, shared_kv: Path) -> None:
+    """``home``'s folder of hibernated prefixes is the session's (``shared_kv``)."""
     (home / "data").mkdir()
     (home / "data" / "kv").symlink_to(shared_kv, target_is_directory=True)
-    return home
 
 
 def run_llmos(*args: str, home: Path | str | None = None, input: bytes | None = None,
