@@ -14,6 +14,7 @@ from pathlib import Path
 from llmos.errors import DiskError
 from llmos.memory.journal import Journal
 from llmos.memory.page import Page
+from llmos.memory.relevance import salient_terms
 from llmos.paths import configured_disk_url, data_dir
 
 
@@ -78,5 +79,19 @@ class LazySwap:
 
     def search(self, pid: int, query: str, k: int, resident: list[Page]) -> list[Page]:
         if self._swap is None and self.disk_url is None and not self.disk_path.exists():
-            return []  # nothing was ever written to disk: every page is resident already
+            return self._resident_hits(pid, query, k, resident)
         return self.swap.search(pid, query, k, resident)
+
+    def _resident_hits(self, pid: int, query: str, k: int, resident: list[Page]) -> list[Page]:
+        """Nothing was ever written to disk, so every page is resident: there is nothing to page
+        in, and no reason to open the disk. But the input being answered may be the one that
+        fills RAM, and the eviction after it takes the least recently used pages, which may be
+        the very ones it asks about (``llmos run -c --ram 300``: the first turn's door code,
+        evicted by the question about it, and the answer made one up). So the resident pages
+        that hold the question's words are hits, and the fault marks them used."""
+        terms = salient_terms(query)
+        if not terms:
+            return []
+        by_id = {p.id: p for p in resident}
+        found = self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=k + 8)
+        return [by_id[i] for i, _ in found if i in by_id][:k]

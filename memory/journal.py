@@ -40,7 +40,6 @@ import sqlite3
 import sys
 import threading
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ from llmos.memory.owner import Owner
 from llmos.memory.page import Origin, Page
 from llmos.paths import data_dir
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEAD_STATES = frozenset({"ZOMBIE", "EXITED"})
 WORKING_STATES = ("RUNNING", "READY", "BLOCKED")
 """States in which a process needs its owner: if the owner is dead, it was interrupted."""
@@ -66,6 +65,32 @@ MAX_QUERY_TERMS = 32
 COMMON_PAGES = 1000
 COMMON_SHARE = 0.01
 """A lexical search leaves out words in more than this many pages and this share of all pages."""
+
+_FTS = """
+-- External-content FTS5: the text lives once, in pages; the triggers keep the
+-- index equal to it after every insert, upsert and append.
+CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5 (
+    text, content = 'pages', content_rowid = 'n',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS pages_ai AFTER INSERT ON pages BEGIN
+    INSERT INTO pages_fts (rowid, text) VALUES (new.n, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS pages_au AFTER UPDATE OF text ON pages
+WHEN old.text IS NOT new.text BEGIN
+    INSERT INTO pages_fts (pages_fts, rowid, text) VALUES ('delete', old.n, old.text);
+    INSERT INTO pages_fts (rowid, text) VALUES (new.n, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS pages_ad AFTER DELETE ON pages BEGIN
+    INSERT INTO pages_fts (pages_fts, rowid, text) VALUES ('delete', old.n, old.text);
+END;
+"""
+"""The FTS5 index over page text and the triggers that keep it equal to ``pages``.
+
+Words are indexed by their Porter stem (``porter`` wraps ``unicode61``), so "researching"
+finds "research" and "painted" finds "paint". ``llmos bench paging`` on 1,534 questions
+of LoCoMo's long conversations, plain BM25 over the salient words: recall@10 0.566
+unstemmed, 0.607 stemmed; on the shipped development set 0.643 and 0.662."""
 
 # IF NOT EXISTS throughout: two processes creating one new journal at once is harmless.
 _SCHEMA = """
@@ -88,24 +113,7 @@ CREATE TABLE IF NOT EXISTS pages (
 );
 CREATE INDEX IF NOT EXISTS pages_by_pid ON pages (pid, seq);
 
--- External-content FTS5: the text lives once, in pages; the triggers keep the
--- index equal to it after every insert, upsert and append.
-CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5 (
-    text, content = 'pages', content_rowid = 'n',
-    tokenize = 'unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS pages_ai AFTER INSERT ON pages BEGIN
-    INSERT INTO pages_fts (rowid, text) VALUES (new.n, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS pages_au AFTER UPDATE OF text ON pages
-WHEN old.text IS NOT new.text BEGIN
-    INSERT INTO pages_fts (pages_fts, rowid, text) VALUES ('delete', old.n, old.text);
-    INSERT INTO pages_fts (rowid, text) VALUES (new.n, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS pages_ad AFTER DELETE ON pages BEGIN
-    INSERT INTO pages_fts (pages_fts, rowid, text) VALUES ('delete', old.n, old.text);
-END;
-
+""" + _FTS + """
 -- Streamed text waits here, one cheap row per append_text, until it is folded
 -- into pages.text (one re-index per page, not one per append). A page's text
 -- is pages.text followed by its tail rows in n order.
@@ -146,6 +154,15 @@ CREATE INDEX IF NOT EXISTS klog_by_pid ON klog (pid, n);
 -- Whether a page has been paged back in from disk (memory/page.py, Page.recalled): a
 -- recalled user message is rendered with its date, and a restart must render it the same.
 ALTER TABLE pages ADD COLUMN recalled INTEGER NOT NULL DEFAULT 0;
+""",
+    5: """
+-- The FTS index by word stems (_FTS): dropped, made again and rebuilt from pages.
+DROP TRIGGER IF EXISTS pages_ai;
+DROP TRIGGER IF EXISTS pages_au;
+DROP TRIGGER IF EXISTS pages_ad;
+DROP TABLE IF EXISTS pages_fts;
+""" + _FTS + """
+INSERT INTO pages_fts (pages_fts) VALUES ('rebuild');
 """,
 }
 
@@ -229,11 +246,18 @@ def _fts_match(phrases: list[str]) -> str:
     return " OR ".join(f'"{p}"' for p in phrases)
 
 
-def _fts_token(word: str) -> str:
-    """A word as the ``unicode61 remove_diacritics 2`` tokenizer indexes it (near enough:
-    a word folded differently is merely not found in the vocabulary, and kept)."""
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+def _stems(db: sqlite3.Connection, phrases: list[str]) -> list[list[str]]:
+    """Each phrase's terms as the index holds them: its words through the index's own
+    tokenizer (a temporary FTS5 table, so the stems are exactly SQLite's Porter stems)."""
+    tokenizer = _FTS.split("tokenize = '", 1)[1].split("'", 1)[0]
+    db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stems USING fts5(w, tokenize = '{tokenizer}')")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.stems_vocab USING fts5vocab(temp, stems, 'instance')")
+    db.executemany("INSERT INTO temp.stems (rowid, w) VALUES (?, ?)", list(enumerate(phrases)))
+    out: list[list[str]] = [[] for _ in phrases]
+    for doc, term in db.execute("SELECT doc, term FROM temp.stems_vocab ORDER BY doc, \"offset\""):
+        out[doc].append(term)
+    db.execute("DELETE FROM temp.stems")
+    return out
 
 
 def _to_wal(db: sqlite3.Connection, wait: float = 5.0) -> None:
@@ -695,6 +719,21 @@ class Journal:
             rows = db.execute(sql + " ORDER BY s, p.n LIMIT ?", params + (k,)).fetchall()
         return [(page_id, -score) for page_id, score in rows]
 
+    def lexical_count(self, phrase: str, pid: int) -> tuple[int, int]:
+        """How many of ``pid``'s pages hold ``phrase`` (as ``lexical_search`` matches it), and how
+        many pages ``pid`` has."""
+        match = _fts_match(fts_phrases(phrase))
+        if not match:
+            return 0, 0
+        self._fold_tails()
+        with self._tx(atomic=False) as db:
+            # subtle: "pages WHERE n IN (the matches)", not a join, which SQLite planned as a scan
+            # of pages (5 ms at 6,000 pages for a word that is in none; this takes 0.05)
+            hits = db.execute("SELECT count(*) FROM pages WHERE n IN (SELECT rowid FROM pages_fts "
+                              "WHERE pages_fts MATCH ?) AND pid = ?", (match, pid)).fetchone()[0]
+            total = db.execute("SELECT count(*) FROM pages WHERE pid = ?", (pid,)).fetchone()[0]
+        return hits, total
+
     def _rare(self, phrases: list[str]) -> list[str]:
         """Drop the phrases too common to be an exact-match signal.
 
@@ -712,11 +751,11 @@ class Journal:
             if total <= limit:
                 return phrases
             db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.pages_vocab USING fts5vocab(main, pages_fts, 'row')")
+            stems = _stems(db, phrases)
             df = {}
-            for phrase in phrases:
-                counts = [db.execute("SELECT doc FROM temp.pages_vocab WHERE term = ?", (_fts_token(w),)).fetchone()
-                          for w in phrase.split()]
-                df[phrase] = min((c[0] if c else 0) for c in counts)
+            for phrase, terms in zip(phrases, stems):
+                counts = [db.execute("SELECT doc FROM temp.pages_vocab WHERE term = ?", (t,)).fetchone() for t in terms]
+                df[phrase] = min((c[0] if c else 0) for c in counts) if counts else 0
         rare = [p for p in phrases if df[p] <= limit]
         return rare or [min(phrases, key=df.get)]
 

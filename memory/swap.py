@@ -21,12 +21,12 @@ Finding pages for a fault is hybrid, because neither signal alone is enough:
 - **vector** (chromadb, MiniLM embeddings) finds paraphrases ("my sister's
   name" for "Anna is my sister") but is weak on exact tokens: an invoice
   number or a surname has no useful meaning to an embedding;
-- **lexical** (the journal's SQLite FTS5 index, BM25) finds exact names,
-  numbers and ids, but misses paraphrases.
+- **lexical** (the journal's SQLite FTS5 index of word stems, BM25) finds
+  exact names, numbers and ids, but misses paraphrases.
 
-The two rankings are interleaved by best rank (``recall.fuse``; the steps
-after it are in ``recall.py``), which needs no score calibration between
-them. ``llmos bench paging`` measures each signal alone and fused
+The two rankings are fused by best rank and by how far both agree, each
+signal's scores scaled over its own list (``recall.fuse``; the steps after it
+are in ``recall.py``), so no calibration between them is needed. ``llmos bench paging`` measures each signal alone and fused
 (``--signal``) and each later step (``--without``). Vector hits further than
 ``MAX_DISTANCE`` are dropped, so an unrelated turn does not drag old pages in.
 
@@ -185,8 +185,12 @@ class Swap:
         may take up to half of the ``k`` places."""
         depth = max(k * 3, 20)
         by_id = {p.id: p for p in resident}
-        scores = recall.fuse(self._signals(pid, query, depth, list(resident)))
+        scores = recall.fuse(self._signals(pid, query, depth, list(resident)), agree="agree" in self.steps)
         pages = self._resolve(pid, scores, by_id)
+        if "dates" in self.steps:
+            self._dates(query, scores, pages)
+        if "context" in self.steps:
+            self._context(pid, scores, pages, by_id)
         if "hops" in self.steps and self.signal != "vector":
             self._hop(pid, query, scores, pages, by_id, depth)
         if "neighbours" in self.steps:
@@ -195,10 +199,11 @@ class Swap:
         files = self._file_pages(pid, query, max(1, k // 2)) if self.search_files else []
         return [pages[i] for i in order[:k - len(files)]] + files
 
-    def _signals(self, pid: int, query: str, depth: int, resident: list[Page]) -> list[list[str]]:
-        """The vector and lexical rankings of the process's pages (page ids, best first)."""
+    def _signals(self, pid: int, query: str, depth: int, resident: list[Page]) -> list[list[tuple[str, float]]]:
+        """The vector and lexical rankings of the process's pages: (page id, score), best first
+        (similarity for the vector one, BM25 for the lexical one)."""
         copies = self._copies.get(pid, set())
-        rankings: list[list[str]] = []
+        signals: list[list[tuple[str, float]]] = []
         if self.signal in ("hybrid", "vector"):
             qvec = embed([query])[0]
             self._query = (query, qvec)
@@ -209,16 +214,16 @@ class Swap:
             if resident:
                 distances = 1.0 - self._vectors(resident) @ qvec
                 scored += [(float(d), p.id) for d, p in zip(distances, resident)]
-            rankings.append([i for d, i in sorted(scored) if d <= MAX_DISTANCE][:depth])
+            signals.append([(i, 1.0 - d) for d, i in sorted(scored) if d <= MAX_DISTANCE][:depth])
         if self.signal in ("hybrid", "lexical"):
-            rankings.append(self._lexical(pid, query, depth))
-        return rankings
+            signals.append(self._lexical(pid, query, depth))
+        return signals
 
-    def _lexical(self, pid: int, text: str, depth: int) -> list[str]:
+    def _lexical(self, pid: int, text: str, depth: int) -> list[tuple[str, float]]:
         terms = salient_terms(text)
         if not terms:
             return []
-        return [i for i, _ in self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=depth)]
+        return self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=depth)
 
     def _resolve(self, pid: int, scores: dict[str, float], by_id: dict[str, Page]) -> dict[str, Page]:
         """The pages behind ``scores``' ids (one journal read for the swapped ones); ids that
@@ -232,38 +237,59 @@ class Swap:
                 pages.pop(page_id, None)
         return pages
 
+    @staticmethod
+    def _dates(query: str, scores: dict[str, float], pages: dict[str, Page]) -> None:
+        """Hits written on the day or in the month the question names rank above the rest."""
+        dates = recall.named_dates(query)
+        if dates:
+            for page_id in scores:
+                scores[page_id] += recall.date_bonus(pages[page_id].created, dates)
+
     def _hop(self, pid: int, query: str, scores: dict[str, float], pages: dict[str, Page],
              by_id: dict[str, Page], depth: int) -> None:
         """Second hop: names the best hits add to the question, searched for once more."""
         ranked = sorted(scores, key=scores.get, reverse=True)
         best = ranked[:3]
-        names = recall.new_names(query, [pages[i].text for i in best])
+        names = [n for n in recall.new_names(query, [pages[i].text for i in best])
+                 if recall.hop_worthy(*self.journal.lexical_count(n, pid))]
         if not names:
             return
         anchor = scores[ranked[min(recall.HOP_BELOW, len(ranked) - 1)]]
-        fresh = [i for i in self._lexical(pid, " ".join(names), depth) if i not in best][:recall.HOP_PAGES]
+        fresh = [i for i, _ in self._lexical(pid, " ".join(names), depth) if i not in best][:recall.HOP_PAGES]
         extra = {i: anchor * (1 - recall.TIE * (r + 1)) for r, i in enumerate(fresh)}
         for page_id, page in self._resolve(pid, extra, by_id).items():
             pages.setdefault(page_id, page)
             scores[page_id] = max(scores.get(page_id, 0.0), extra[page_id])
+
+    def _turns_near(self, pid: int, seqs: set[int], by_id: dict[str, Page]) -> dict[int, Page]:
+        """The process's turns (user and assistant pages) at these positions, resident ones as
+        they are in RAM; kernel notes and pinned pages are left out."""
+        at = {p.seq: p for p in by_id.values() if p.pid == pid}
+        near = {s: at[s] for s in seqs if s in at}
+        near.update({p.seq: p for p in self.journal.pages_at(pid, [s for s in seqs if s not in at])})
+        return {s: by_id.get(p.id, p) for s, p in near.items()
+                if not p.pinned and p.origin in (Origin.USER, Origin.ASSISTANT)}
+
+    def _context(self, pid: int, scores: dict[str, float], pages: dict[str, Page],
+                 by_id: dict[str, Page]) -> None:
+        """Every hit lends ``CONTEXT_SHARE`` of its score to the turn before and after it (kernel
+        notes between two turns are stepped over): a question and its answer, or a statement
+        and the next line that completes it, rank together."""
+        hits = dict(scores)
+        turns = self._turns_near(pid, {pages[i].seq + d for i in hits for d in (-2, -1, 1, 2)}, by_id)
+        for hit, score in hits.items():
+            for page in _beside(turns, pages[hit].seq):
+                pages.setdefault(page.id, page)
+                scores[page.id] = scores.get(page.id, 0.0) + recall.CONTEXT_SHARE * score
 
     def _neighbours(self, pid: int, scores: dict[str, float], pages: dict[str, Page],
                     by_id: dict[str, Page]) -> None:
         """The turns next to the best hits rank just below them (kernel notes, such as
         memory pressure, between two turns are stepped over)."""
         best = sorted(scores, key=scores.get, reverse=True)[:recall.LENDERS]
-        wanted = {pages[i].seq + d for i in best for d in (-2, -1, 1, 2)}
-        at = {p.seq: p for p in by_id.values() if p.pid == pid}
-        near = {s: at[s] for s in wanted if s in at}
-        near.update({p.seq: p for p in self.journal.pages_at(pid, [s for s in wanted if s not in at])})
-        turns = {s: by_id.get(p.id, p) for s, p in near.items()
-                 if not p.pinned and p.origin in (Origin.USER, Origin.ASSISTANT)}
+        turns = self._turns_near(pid, {pages[i].seq + d for i in best for d in (-2, -1, 1, 2)}, by_id)
         for lender in best:
-            seq = pages[lender].seq
-            for step in (-1, 1):
-                page = turns.get(seq + step) or turns.get(seq + 2 * step)
-                if page is None:
-                    continue
+            for page in _beside(turns, pages[lender].seq):
                 pages.setdefault(page.id, page)
                 scores[page.id] = max(scores.get(page.id, 0.0), recall.NEIGHBOUR_SHARE * scores[lender])
 
@@ -277,3 +303,14 @@ class Swap:
             out.append(Page(pid, Origin.FILE, hit.text, id=f"f{pid}-{hit.id[:14]}", seq=-1,
                             trust=Trust.UNTRUSTED, source=source, resident=False))
         return out
+
+
+def _beside(turns: dict[int, Page], seq: int) -> list[Page]:
+    """The turns just before and just after position ``seq`` (one page between, such as a
+    kernel note, is stepped over)."""
+    out = []
+    for step in (-1, 1):
+        page = turns.get(seq + step) or turns.get(seq + 2 * step)
+        if page is not None:
+            out.append(page)
+    return out

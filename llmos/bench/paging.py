@@ -26,21 +26,34 @@ from pathlib import Path
 from llmos.errors import UsageError
 
 
-def load_jsonl(path: str) -> list[dict]:
-    rows = []
+def load_data(path: str) -> list[dict]:
+    """Conversations from ``path``: JSONL, one ``{"id", "turns", "questions"}`` row a line, or a
+    LoCoMo-shaped JSON file as it is published (``bench/locomo.py``)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                        row["turns"], row["questions"]  # noqa: B018 - shape check
-                    except (json.JSONDecodeError, KeyError, TypeError):
-                        raise UsageError(f"{path}:{n}: not a conversation row "
-                                         '({"id", "turns": [...], "questions": [...]})') from None
-                    rows.append(row)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if text.lstrip().startswith("["):
+        from llmos.bench import locomo
+
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}: not JSON ({exc})") from None
+        if not locomo.is_locomo(data):
+            raise UsageError(f"{path}: a JSON list, but not of LoCoMo samples (\"qa\", \"conversation\")")
+        return [locomo.conversation(sample, n) for n, sample in enumerate(data)]
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                row["turns"], row["questions"]  # noqa: B018 - shape check
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UsageError(f"{path}:{n}: not a conversation row "
+                                 '({"id", "turns": [...], "questions": [...]})') from None
+            rows.append(row)
     if not rows:
         raise UsageError(f"{path} holds no conversations")
     return rows
@@ -181,7 +194,7 @@ def main(args) -> int:
     if sum(map(bool, (args.data, args.synthetic, args.dev))) > 1:
         raise UsageError("give one of --data FILE.jsonl, --dev N or --synthetic N")
     if args.data:
-        conversations = load_jsonl(args.data)
+        conversations = load_data(args.data)
     elif args.synthetic:
         from llmos.bench.synthetic import generate
 
@@ -207,7 +220,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("paging", help="recall and page-in latency of the pager on long conversations")
     p.add_argument("--dev", type=int, default=0,
                    help="N conversations of the shipped development set (the default: 3)")
-    p.add_argument("--data", help="JSONL: one conversation per line")
+    p.add_argument("--data", help="JSONL, one conversation per line, or a LoCoMo JSON file as published")
     p.add_argument("--synthetic", type=int, default=0, help="N conversations of the old, easy synthetic set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ram", type=int, default=3584, help="RAM of each process in tokens (default: the shell's, 3584)")

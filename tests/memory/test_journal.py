@@ -165,6 +165,27 @@ def test_a_version_3_journal_gains_the_recalled_column(tmp_path: Path) -> None:
         assert journal.page("old").recalled
 
 
+def test_a_version_4_journal_is_indexed_again_by_word_stems(tmp_path: Path) -> None:
+    from llmos.memory.journal import _MIGRATIONS, _SCHEMA
+
+    path = tmp_path / "journal.sqlite3"
+    unstemmed = _SCHEMA.replace("tokenize = 'porter unicode61", "tokenize = 'unicode61")
+    assert unstemmed != _SCHEMA
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(f"BEGIN; {unstemmed} {_MIGRATIONS[2]} {_MIGRATIONS[3]} {_MIGRATIONS[4]} "
+                     "PRAGMA user_version = 4; COMMIT;")
+    db.execute("INSERT INTO pages (id, pid, seq, origin, trust, pinned, resident, source, text, created, "
+               "n_tokens) VALUES ('old', 1, 0, 'user', 'trusted', 0, 0, '', 'I was researching agencies.', 0, 5)")
+    assert db.execute("SELECT count(*) FROM pages_fts WHERE pages_fts MATCH 'research'").fetchone() == (0,)
+    db.close()
+    with Journal(path) as journal:
+        assert [i for i, _ in journal.lexical_search("research", evicted_only=False)] == ["old"]
+        assert [i for i, _ in journal.lexical_search("agencies", evicted_only=False)] == ["old"]
+        page = Page(pid=1, origin=Origin.USER, text="Melanie painted a sunrise.", seq=1)
+        journal.record_page(page)  # the triggers of the new index keep it equal to pages
+        assert [i for i, _ in journal.lexical_search("paint", evicted_only=False)] == [page.id]
+
+
 def test_appended_text_is_complete_in_a_new_process(path: Path, journal: Journal) -> None:
     page = Page(pid=journal.new_pid(), origin=Origin.ASSISTANT, text="")
     journal.record_page(page)
@@ -293,7 +314,8 @@ def test_lexical_search_filters_by_residency_and_pid(corpus: Journal) -> None:
 
 def test_words_in_too_many_pages_are_left_out_of_a_lexical_search(path: Path) -> None:
     """A word in 1,500 of 1,600 pages is no exact-match signal and made a search slow:
-    with a rare name beside it only the name is searched; alone it is still searched."""
+    with a rare name beside it only the name is searched; alone it is still searched.
+    A word counts by its stem, as the index holds it."""
     j = Journal(path)
     try:
         pages = [Page(pid=1, origin=Origin.USER, text=f"Some time ago, note {i} was written.", id=f"common-{i}")
@@ -304,6 +326,8 @@ def test_words_in_too_many_pages_are_left_out_of_a_lexical_search(path: Path) ->
         assert [h for h, _ in j.lexical_search("time Oberhauser", evicted_only=False, k=20)] == ["rare"]
         assert len(j.lexical_search("time", evicted_only=False, k=20)) == 20
         assert len(j.lexical_search("time filler", evicted_only=False, k=200)) == 99  # "time" left out
+        # counted by the stem the index holds: "times" is "time" there
+        assert len(j.lexical_search("times filler", evicted_only=False, k=200)) == 99
     finally:
         j.close()
 

@@ -190,3 +190,39 @@ def test_a_recalled_user_message_carries_the_day_it_was_said(pager):
     assert fresh.resident and not fresh.recalled and render(fresh) == fresh.text
     today = Page(space.pid, Origin.USER, "I fed Miso.", recalled=True)
     assert render(today) == today.text
+
+
+def test_an_input_that_fills_ram_keeps_the_pages_it_asks_about(tiny_cpu, tmp_path):
+    """Nothing on disk yet: the question that fills RAM must not evict the turn it asks about
+    (seen with ``llmos run -c --ram 300``: the door code went to disk with the question, and the
+    answer made one up)."""
+    from llmos.memory.backing import LazySwap
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    backing = LazySwap(journal, tmp_path / "disk", None, "hybrid")
+    pager = Pager(lambda role, text: tiny_cpu.tokenize(tiny_cpu.format_message(role, text)), backing)
+    pid = journal.new_pid()
+    space = AddressSpace(pid, 300)
+    pager.admit(space, Page(pid, Origin.SYSTEM, "You are a helpful assistant.", pinned=True))
+    code = pager.admit(space, Page(pid, Origin.USER, "My storage unit at the Northside facility has door code 4471."))
+    fillers = ["I spent the weekend repainting the kitchen a pale green colour.",
+               "My neighbour lent me a ladder, which helped a lot with the ceiling.",
+               "Tomorrow I need to buy groceries: eggs, rice, and some apples.",
+               "The bus into town was late again this morning, twenty minutes."]
+    question = ("What is the door code of my storage unit? I have to drop two boxes of books, a lamp, "
+                "the old rug and my bike there tonight, before the weekend, and the office closes at six, "
+                "so I will not be able to ask anyone there for it, and my sister is away until Monday.")
+    asked = len(pager.encode(Origin.USER.role, question))
+    n = 0
+    # Below the 75 % at which pages are copied to disk ahead of time, so the disk stays unopened;
+    # the question then takes RAM past the 90 % that evicts.
+    while space.resident_tokens + 20 < WARN_AT * space.budget:
+        pager.admit(space, Page(pid, Origin.USER, fillers[n % len(fillers)]))
+        n += 1
+    assert not backing.opened and space.resident_tokens + asked > EVICT_AT * space.budget
+    assert space.evictions == 0 and all(p.resident for p in space.pages)
+    assert pager.fault(space, question)[0].id == code[0].id
+    pager.admit(space, Page(pid, Origin.USER, question))
+    assert space.evictions > 0, "the question filled RAM"
+    assert code[0].resident
+    journal.close()

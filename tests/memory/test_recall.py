@@ -25,13 +25,63 @@ def _talk(pager, space, turns):
     return made
 
 
-def test_fusion_keeps_the_best_of_each_signal_in_the_top_half():
-    vector = [f"v{i}" for i in range(20)]
-    lexical = [f"l{i}" for i in range(20)]
-    top = sorted(fuse([vector, lexical]).items(), key=lambda kv: -kv[1])[:10]
+def _scored(ids: list[str], top: float = 1.0) -> list[tuple[str, float]]:
+    return [(i, top - n / 100) for n, i in enumerate(ids)]
+
+
+def test_interleaving_keeps_the_best_of_each_signal_in_the_top_half():
+    vector = _scored([f"v{i}" for i in range(20)])
+    lexical = _scored([f"l{i}" for i in range(20)], top=9.0)
+    top = sorted(fuse([vector, lexical], agree=False).items(), key=lambda kv: -kv[1])[:10]
     assert {i for i, _ in top} == {f"v{i}" for i in range(5)} | {f"l{i}" for i in range(5)}
-    both = fuse([["a", "b"], ["b", "a"]])
-    assert both["a"] == both["b"] and fuse([["x", "y"], ["y"]])["y"] > fuse([["x", "y"], ["y"]])["x"]
+    both = fuse([_scored(["a", "b"]), _scored(["b", "a"])])
+    assert both["a"] == both["b"]
+    one = fuse([_scored(["x", "y"]), _scored(["y"])])
+    assert one["y"] > one["x"]
+
+
+def test_a_page_both_signals_rank_high_beats_the_top_of_one_alone():
+    """The answer 3rd in both lists, against the 1st of each list that the other does not have."""
+    vector = [("a", 0.90), ("x", 0.86), ("c", 0.85)] + [(f"v{i}", 0.5 - i / 100) for i in range(20)]
+    lexical = [("b", 9.0), ("y", 8.6), ("c", 8.5)] + [(f"l{i}", 4.0 - i / 10) for i in range(20)]
+    fused = fuse([vector, lexical])
+    assert max(fused, key=fused.get) == "c"
+    interleaved = fuse([vector, lexical], agree=False)
+    assert interleaved["c"] < interleaved["a"] == interleaved["b"]
+
+
+def test_a_question_that_names_a_day_finds_what_was_said_that_day(pager):
+    import datetime as dt
+
+    from llmos.memory.recall import named_dates
+
+    assert named_dates("What did I start on 3 June, 2023?") == [(dt.date(2023, 6, 3), True)]
+    assert named_dates("as I said on June 3rd, 2023, or 2023-06-04") == [
+        (dt.date(2023, 6, 3), True), (dt.date(2023, 6, 4), True)]
+    assert named_dates("in May 2023") == [(dt.date(2023, 5, 1), False)]
+    assert named_dates("on 31 June 2023, or in my 2023 plans") == []
+    space = space_with_system(pager, 300)
+    hobbies = ["pottery", "yoga", "chess", "rowing", "baking"]
+    said = {}
+    for n, hobby in enumerate(hobbies):
+        day = dt.datetime(2023, 2 + n, 3, 12)
+        for text in [f"I just started a {hobby} class, first lesson today!", "That sounds fun, enjoy it."] + FILLER:
+            page = Page(space.pid, Origin.USER, text)
+            page.created = day.timestamp()
+            for made in pager.admit(space, page):
+                if hobby in made.text:
+                    said.setdefault(hobby, made)
+    question = "What class did I start on 3 June, 2023?"
+    assert pager.swap.search(space.pid, question, 5)[0].id == said["baking"].id
+    pager.swap.steps = frozenset()
+    assert pager.swap.search(space.pid, question, 5)[0].id != said["baking"].id
+
+
+def test_a_name_in_many_pages_is_no_second_hop():
+    from llmos.memory.recall import hop_worthy
+
+    assert hop_worthy(2, 600) and hop_worthy(18, 600) and hop_worthy(5, 40)
+    assert not hop_worthy(19, 600) and not hop_worthy(120, 600) and not hop_worthy(0, 600)
 
 
 def test_a_second_hop_finds_the_detail_said_by_name_only(pager):
@@ -39,7 +89,7 @@ def test_a_second_hop_finds_the_detail_said_by_name_only(pager):
     turns = ["My sister Lena adopted a rescue dog last week, she named him Pixel.",
              "How lovely, a rescue dog is lucky to find a home."]
     turns += FILLER * 12
-    turns += ["Pixel turned out to be part kelpie, according to the vet.", "Kelpies are clever herding dogs."]
+    turns += ["Pixel turned out to be part kelpie, according to the vet.", "Kelpies are clever herders."]
     turns += FILLER * 12
     made = _talk(pager, space, turns)
     detail = next(p for p in made if p.text.startswith("Pixel turned out"))
