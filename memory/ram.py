@@ -479,7 +479,7 @@ class Pager:
                 space.pages.sort(key=lambda p: p.seq)
                 space.faults += 1
                 self.on_event(Event("page_in", space.pid, [p.id for p in incoming], spent))
-            for page in chosen:
+            for page in reversed(chosen):  # the best hit last: the most recent, evicted last
                 page.touch()
             return chosen
 

@@ -3,7 +3,7 @@
 Each benchmark measures against a baseline run in the same command (raw
 llama-cpp-python, re-prefill, one process, plain BM25, the raw model in its
 own template) and reports both: ``cpu``, ``switch``, ``sched``, ``paging``
-(``longmem.py``'s long conversations, ``baselines.py``), ``files`` (``data/files.jsonl``), ``think``, ``tools`` (device calls on
+(``longmem.py``'s long conversations, or LoCoMo's read by ``locomo.py``; ``baselines.py``), ``files`` (``data/files.jsonl``), ``think``, ``tools`` (device calls on
 ``data/tools.jsonl``), ``ui``, ``soak``. ``docs/bench/README.md`` has the
 last figures and the commands that produced them.
 """

@@ -85,7 +85,7 @@ if point == "mid-answer":
         n = 0
         async for step in kernel.turn(proc, "Tell me a long story about the cat and the boat.", max_tokens=200):
             n += 1
-            if n == 8:  # a few tokens in: the greedy tiny model may stop itself (EOS, a loop) soon after
+            if n == 3:  # a few tokens in: the greedy tiny model may stop itself (EOS, a loop) soon after
                 os.kill(os.getpid(), signal.SIGKILL)
     asyncio.run(go())
 print("survived", flush=True)
