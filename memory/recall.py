@@ -126,9 +126,9 @@ def fuse(signals: list[list[tuple[str, float]]], *, agree: bool = True) -> dict[
     return {i: 1.0 / (RRF_K + best[i] + 1) + TIE * ties[i] + weight * together[i] for i in best}
 
 
-def hop_worthy(holding: int, total: int) -> bool:
-    """Whether a name found in ``holding`` of a process's ``total`` pages is rare enough to hop to."""
-    return 0 < holding <= max(HOP_MIN, HOP_SHARE * total)
+def hop_limit(total: int) -> int:
+    """In how many of a process's ``total`` pages a name may be and still be worth a hop."""
+    return max(HOP_MIN, int(HOP_SHARE * total))
 
 
 def new_names(query: str, texts: list[str], limit: int = 4) -> list[str]:

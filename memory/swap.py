@@ -250,8 +250,10 @@ class Swap:
         """Second hop: names the best hits add to the question, searched for once more."""
         ranked = sorted(scores, key=scores.get, reverse=True)
         best = ranked[:3]
-        names = [n for n in recall.new_names(query, [pages[i].text for i in best])
-                 if recall.hop_worthy(*self.journal.lexical_count(n, pid))]
+        names = recall.new_names(query, [pages[i].text for i in best])
+        if names:
+            limit = recall.hop_limit(self.journal.page_span(pid))
+            names = [n for n in names if 0 < self.journal.lexical_count(n, pid, cap=limit + 1) <= limit]
         if not names:
             return
         anchor = scores[ranked[min(recall.HOP_BELOW, len(ranked) - 1)]]
