@@ -14,6 +14,21 @@ from pathlib import Path
 import pytest
 
 
+def pytest_configure(config) -> None:
+    """Under ``pytest -n N`` (pytest-xdist) each worker, and every process it starts, runs on its
+    own share of the CPUs: llama.cpp sizes its thread team by the CPUs it may use
+    (``kernel/llama.py``, ``default_threads``), and two teams spinning on the same cores slow
+    each other down several times over. Linux only (``sched_setaffinity``); elsewhere the
+    workers share the CPUs as they are."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ...
+    if not worker or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker.removeprefix("gw"))
+    os.sched_setaffinity(0, cpus[index::count] or [cpus[index % len(cpus)]])
+
+
 @pytest.fixture(scope="session")
 def shared_kv(tmp_path_factory) -> Path:
     """The hibernated prefixes of the whole session (``kernel/hibernate.py``): every test's
