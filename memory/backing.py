@@ -14,7 +14,7 @@ from pathlib import Path
 from llmos.errors import DiskError
 from llmos.memory.journal import Journal
 from llmos.memory.page import Page
-from llmos.memory.relevance import salient_terms
+from llmos.memory import recall
 from llmos.paths import configured_disk_url, data_dir
 
 
@@ -89,9 +89,5 @@ class LazySwap:
         the very ones it asks about (``llmos run -c --ram 300``: the first turn's door code,
         evicted by the question about it, and the answer made one up). So the resident pages
         that hold the question's words are hits, and the fault marks them used."""
-        terms = salient_terms(query)
-        if not terms:
-            return []
         by_id = {p.id: p for p in resident}
-        found = self.journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=k + 8)
-        return [by_id[i] for i, _ in found if i in by_id][:k]
+        return [by_id[i] for i, _ in recall.lexical(self.journal, pid, query, k + 8) if i in by_id][:k]

@@ -62,6 +62,9 @@ USER_CALLER = "user (llmos device call)"
 """Who pid 0 is in the device audit: the user at the command line."""
 MAX_QUERY_TERMS = 32
 """Longer queries keep their first 32 distinct terms: bounded search cost."""
+PREV_CHARS = 400
+"""How much of the turn before a page ``prev_texts`` gives: its end, nearest to the page."""
+_TURNS = "('user', 'assistant')"
 COMMON_PAGES = 1000
 COMMON_SHARE = 0.01
 """A lexical search leaves out words in more than this many pages and this share of all pages."""
@@ -718,6 +721,22 @@ class Journal:
         with self._tx(atomic=False) as db:
             rows = db.execute(sql + " ORDER BY s, p.n LIMIT ?", params + (k,)).fetchall()
         return [(page_id, -score) for page_id, score in rows]
+
+    def prev_texts(self, page_ids: list[str]) -> dict[str, str]:
+        """For each of these pages that is a turn (user or assistant) after another, the end of
+        the turn before it (``PREV_CHARS``; kernel notes and device output between them are
+        stepped over)."""
+        self._fold_tails()  # the turn before is whole in pages.text
+        out: dict[str, str] = {}
+        with self._tx(atomic=False) as db:
+            for start in range(0, len(page_ids), 500):
+                ids = page_ids[start:start + 500]
+                out.update(db.execute(
+                    f"SELECT p.id, (SELECT substr(q.text, -{PREV_CHARS}) FROM pages q WHERE q.pid = p.pid "
+                    f"AND q.seq < p.seq AND q.origin IN {_TURNS} ORDER BY q.seq DESC LIMIT 1) AS prev "
+                    f"FROM pages p WHERE p.origin IN {_TURNS} AND p.id IN ({', '.join('?' * len(ids))}) "
+                    "AND prev != ''", ids).fetchall())
+        return out
 
     def lexical_count(self, phrase: str, pid: int, cap: int) -> int:
         """How many of ``pid``'s pages hold ``phrase`` (as ``lexical_search`` matches it), counted

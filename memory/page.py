@@ -52,6 +52,19 @@ class Trust(str, Enum):
 UNTRUSTED_ORIGINS = frozenset({Origin.DEVICE, Origin.FILE})
 
 
+def part_source(source: str, part: int, parts: int) -> str:
+    """The source of part ``part`` (from 1) of ``parts`` of a long input cut into pages."""
+    return f"{source} part {part}/{parts}"
+
+
+def later_part(source: str) -> bool:
+    """Whether a page is the second or a later part of a long input (``part_source``): it goes
+    on with the part before it, it does not answer it."""
+    head, _, count = source.rpartition(" part ")
+    part, _, parts = count.partition("/")
+    return bool(head) and part.isdigit() and parts.isdigit() and int(part) > 1
+
+
 def new_page_id() -> str:
     return uuid.uuid4().hex[:16]
 

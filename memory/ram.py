@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llmos.memory.page import Origin, Page, Trust
+from llmos.memory.page import Origin, Page, Trust, part_source
 
 WARN_AT = 0.75
 EVICT_AT = 0.90
@@ -358,7 +358,7 @@ class Pager:
             start = end
         n = len(parts)
         made = [Page(page.pid, page.origin, part, pinned=False, trust=page.trust, created=page.created,
-                     source=f"{page.source or page.origin.value} part {i + 1}/{n}")
+                     source=part_source(page.source or page.origin.value, i + 1, n))
                 for i, part in enumerate(parts)]
         made[0].id = page.id  # a page journalled before it was admitted is replaced, not doubled
         return made
@@ -440,8 +440,11 @@ class Pager:
         if not query.strip():
             return []
         with self.lock:
+            # the excluded input is left out of the resident pages too: it needs no vector now
+            # (``settle`` embeds it after the turn, off this path)
             hits = self.backing.search(space.pid, query, k + len(exclude),
-                                       [p for p in space.pages if p.resident and not p.pinned])
+                                       [p for p in space.pages if p.resident and not p.pinned
+                                        and p.id not in exclude])
             hits = [h for h in hits if h.id not in exclude][:k]
             by_id = {p.id: p for p in space.pages}
             chosen, incoming, spent = [], [], 0

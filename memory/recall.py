@@ -6,15 +6,19 @@ on long conversations (the shipped development set, ``bench/longmem.py``, and
 LoCoMo's public ones, ``bench/locomo.py``) and each but the first switchable
 for that measurement (``--without STEP``):
 
-1. **signals**: a vector ranking (MiniLM cosine, what a paraphrase needs) and
-   a lexical one (SQLite FTS5 BM25 over the word stems of the process's
-   pages, what names and numbers need), interleaved by best rank (``fuse``);
-   ``agree``: pages that both rank high come first.
+1. **signals**: a vector ranking (MiniLM cosine, what a paraphrase needs; a
+   turn that goes on with the one before is searched with it, ``swap.turn_vectors``)
+   and a lexical one (SQLite FTS5 BM25 over the word stems of the process's
+   pages, what names and numbers need; ``lexical``), interleaved by best rank
+   (``fuse``); ``agree``: pages that both rank high come first.
 2. ``dates``: a question that names a day or a month ("What did Maria start
    on 3 June, 2023?", "in May 2023") is about what was said then. Pages
    written on that day (or within a week of it), or in that month, rank above
    the other hits, in their own order. A page's date is when it was written
    (``Page.created``, local time), kept in the journal with it.
+   ``when``: a question that asks when ("When did Jon get mentored?") is
+   answered by a turn that says when ("... yesterday", "last week", "in
+   2019"): such hits rank a little higher (``WHEN_BONUS``).
 3. ``context``: every hit lends a share of its score to the turns before and
    after it, so a question and its answer, or a line and the next one that
    completes it, rank together.
@@ -38,7 +42,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-STEPS = ("agree", "dates", "context", "hops", "neighbours")
+from llmos.memory.journal import Journal
+from llmos.memory.relevance import salient_terms
+
+STEPS = ("agree", "dates", "when", "context", "hops", "neighbours")
 RRF_K = 60
 TIE = 0.001
 """RRF's weight in the fused score: enough to order pages of equal best rank, no more."""
@@ -72,6 +79,17 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _DATE = re.compile(rf"\b(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+)?({_MONTHS})\.?,?(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?,?)?"
                    rf"\s+(\d{{4}})\b|\b(\d{{4}})-(\d{{2}})-(\d{{2}})\b")
 
+WHEN_BONUS = 0.01
+"""Added to a hit that says when (``says_when``) for a question that asks when (``asks_when``):
+about a rank's worth near the top, not a date's. LoCoMo, offline over the same rankings:
+temporal questions 0.734 -> 0.759, all 0.721 -> 0.727, the development set unchanged
+(its "when did I ..." questions are all found already); 0.02 bought nothing more."""
+_ASKS_WHEN = re.compile(r"\s*(?:when|how long|what (?:date|year|month|day))\b", re.IGNORECASE)
+_SAYS_WHEN = re.compile(
+    r"\b(?:yesterday|today|tonight|tomorrow|recently|ago|this (?:week|weekend|month|year|morning)"
+    r"|last (?:week|weekend|month|year|night|summer|winter|fall|spring|monday|tuesday|wednesday|thursday"
+    r"|friday|saturday|sunday)|next (?:week|month|year)|since \d{4}|in \d{4})\b", re.IGNORECASE)
+
 HOP_SHARE = 0.03
 HOP_MIN = 5
 """A name is worth a second hop only if at most this share of the process's pages (and at
@@ -82,6 +100,15 @@ name, 0.716 without hops, 0.711 with rare names only; the development set's mult
 questions need them (0.65 without hops, 0.94 with)."""
 
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
+
+
+def lexical(journal: Journal, pid: int, text: str, depth: int) -> list[tuple[str, float]]:
+    """The lexical signal: ``pid``'s pages that hold the salient words of ``text`` (BM25 over
+    the journal's index of word stems; resident and swapped alike), best first, with scores."""
+    terms = salient_terms(text)
+    if not terms:
+        return []
+    return journal.lexical_search(" ".join(terms), pid=pid, evicted_only=False, k=depth)
 
 
 def rrf(rankings: list[list[str]]) -> dict[str, float]:
@@ -158,6 +185,17 @@ def named_dates(query: str) -> list[tuple[dt.date, bool]]:
         except ValueError:  # "31 June": not a day
             continue
     return out
+
+
+def asks_when(query: str) -> bool:
+    """Whether ``query`` asks when something happened ("When did ...", "How long ...")."""
+    return _ASKS_WHEN.match(query) is not None
+
+
+def says_when(text: str) -> bool:
+    """Whether ``text`` says when, relative to its own day ("yesterday", "two weeks ago", "last
+    summer") or by year ("in 2019")."""
+    return _SAYS_WHEN.search(text) is not None
 
 
 def date_bonus(created: float, dates: list[tuple[dt.date, bool]]) -> float:

@@ -14,10 +14,9 @@ import pytest
 
 from llmos.kernel.kernel import Kernel
 from llmos.memory.disk import Disk
-from llmos.memory.embed import embed
 from llmos.memory.journal import Journal
 from llmos.memory.page import Origin
-from llmos.memory.swap import collection
+from llmos.memory.swap import collection, turn_vectors
 from tests.conftest import assert_swap_agrees, run_llmos
 from tests.servers import chroma_server
 
@@ -76,9 +75,13 @@ def test_the_server_holds_the_same_collections_and_vectors_as_the_embedded_disk(
         kernel.backing.settle([])
         raw = chromadb.HttpClient(host="127.0.0.1", port=chroma.port, settings=Settings(anonymized_telemetry=False))
         assert collection(proc.pid) in [c.name for c in raw.list_collections()]
-        got = raw.get_collection(collection(proc.pid)).get(include=["documents", "embeddings", "metadatas"])
-        # vectors are the offline MiniLM embedding computed here, as for the embedded disk
-        assert np.allclose(np.asarray(got["embeddings"]), embed(got["documents"]), atol=1e-5)
+        mine = [p.id for p in kernel.journal.pages(proc.pid) if not p.resident]  # the server is the module's
+        got = raw.get_collection(collection(proc.pid)).get(ids=mine, include=["documents", "embeddings", "metadatas"])
+        assert len(got["ids"]) == len(mine) > 0
+        # vectors are the offline MiniLM embeddings computed here, as for the embedded disk
+        prevs = kernel.journal.prev_texts(got["ids"])
+        expected = turn_vectors(got["documents"], [prevs.get(i) for i in got["ids"]])
+        assert np.allclose(np.asarray(got["embeddings"]), np.asarray(expected), atol=1e-5)
         assert {m["origin"] for m in got["metadatas"]} <= {"user", "kernel"}
         config = raw.get_collection(collection(proc.pid)).configuration_json
         assert config["hnsw"]["space"] == "cosine"

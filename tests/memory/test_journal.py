@@ -186,6 +186,23 @@ def test_a_version_4_journal_is_indexed_again_by_word_stems(tmp_path: Path) -> N
         assert [i for i, _ in journal.lexical_search("paint", evicted_only=False)] == [page.id]
 
 
+def test_each_turn_knows_the_end_of_the_turn_before_it(journal: Journal) -> None:
+    from llmos.memory.journal import PREV_CHARS
+
+    pid = journal.new_pid()
+    said = [(Origin.SYSTEM, "You are helpful."), (Origin.USER, "Do you like cats?"),
+            (Origin.ASSISTANT, "Yes, I"), (Origin.KERNEL, "RAM is 80% full."),
+            (Origin.USER, "x" * (PREV_CHARS + 50)), (Origin.ASSISTANT, "Cats sleep a lot.")]
+    pages = [Page(pid=pid, origin=origin, text=text, seq=seq) for seq, (origin, text) in enumerate(said)]
+    journal.record_pages(pages)
+    journal.append_text(pages[2].id, " really love them!")  # streamed, not yet folded into the index
+    system, question, reply, note, long, last = (p.id for p in pages)
+    # the system prompt and kernel notes neither have a turn before them nor count as one; the
+    # streamed reply is whole; a long turn gives its end
+    assert journal.prev_texts([system, question, reply, note, long, last]) == {
+        reply: "Do you like cats?", long: "Yes, I really love them!", last: "x" * PREV_CHARS}
+
+
 def test_appended_text_is_complete_in_a_new_process(path: Path, journal: Journal) -> None:
     page = Page(pid=journal.new_pid(), origin=Origin.ASSISTANT, text="")
     journal.record_page(page)

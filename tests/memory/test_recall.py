@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from llmos.memory.disk import Disk
 from llmos.memory.fs import mount
 from llmos.memory.page import Origin, Page
@@ -154,3 +156,42 @@ def test_one_common_word_far_away_does_not_page_a_note_in(tmp_path):
     assert "12:30" in file_hits(disk, "What time is Friday lunch? It's in my meeting notes.", 4)[0].text
     assert distinctive("Deel", "Find the $ value paid to Deel?") and distinctive("Wi-Fi", "the Wi-Fi password")
     assert not distinctive("Check", "Check my notes.") and not distinctive("called", "my dog called?")
+
+
+def test_a_reply_is_searched_with_the_turn_it_answers_and_a_new_subject_on_its_own():
+    """``swap.turn_vectors``: the real MiniLM embeddings."""
+    from llmos.memory.embed import embed
+    from llmos.memory.page import later_part, part_source
+    from llmos.memory.swap import turn_vectors
+
+    texts = ["Yes, I really love them!", "My sister had twins yesterday, a boy and a girl!", "Paris."]
+    prevs = ["Do you like cats?", "Clearing the startup programs can help until you replace the laptop.", None]
+    vectors, own = turn_vectors(texts, prevs), embed(texts)
+    question = embed(["Does she like cats?"])[0]
+    # the reply goes on with its question: searched with it, a question about cats finds it
+    assert float(vectors[0] @ question) > float(own[0] @ question) + 0.15
+    assert abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-5
+    # a change of subject, and a first turn, keep their own text's embedding
+    assert np.allclose(vectors[1], own[1]) and np.allclose(vectors[2], own[2])
+    # the parts of a long paste go on with each other: only the first is a turn of its own
+    assert later_part(part_source("user", 2, 3)) and later_part(part_source("notes.md part 1/2", 12, 12))
+    assert not later_part(part_source("user", 1, 3)) and not later_part("user")
+
+
+def test_a_when_question_finds_the_turn_that_says_when(pager):
+    from llmos.memory.recall import asks_when, says_when
+
+    assert asks_when("When did Jon get mentored?") and asks_when("how long have you had them?")
+    assert not asks_when("What did Jon say about when to start?")
+    assert says_when("I got mentored yesterday!") and says_when("We met in 2019, two years ago.")
+    assert not says_when("Agony, but I love it.") and not says_when("In 20 minutes.")
+    space = space_with_system(pager, 300)
+    first, again = "We went to the new ramen place near the station, the broth was great.", \
+        "We had ramen again last week, a different place."
+    made = _talk(pager, space, FILLER + [first, "Nice, ramen is perfect in this weather."] + FILLER * 2 +
+                 [again, "Good, glad it's done."] + FILLER * 2)
+    said = {p.text: p for p in made}
+    question = "When did we have ramen?"
+    assert pager.swap.search(space.pid, question, 5)[0].id == said[again].id
+    pager.swap.steps = frozenset(pager.swap.steps) - {"when"}
+    assert pager.swap.search(space.pid, question, 5)[0].id != said[again].id
