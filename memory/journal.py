@@ -48,7 +48,7 @@ from pathlib import Path
 from llmos.errors import DiskError, LlmosError, UsageError
 from llmos.memory import owner as owners
 from llmos.memory.owner import Owner
-from llmos.memory.page import Origin, Page
+from llmos.memory.page import TURN_ORIGINS, Origin, Page
 from llmos.paths import data_dir
 
 SCHEMA_VERSION = 5
@@ -64,7 +64,7 @@ MAX_QUERY_TERMS = 32
 """Longer queries keep their first 32 distinct terms: bounded search cost."""
 PREV_CHARS = 400
 """How much of the turn before a page ``prev_texts`` gives: its end, nearest to the page."""
-_TURNS = "('user', 'assistant')"
+_TURNS = f"({', '.join(repr(o.value) for o in TURN_ORIGINS)})"  # for SQL: ('user', 'assistant')
 COMMON_PAGES = 1000
 COMMON_SHARE = 0.01
 """A lexical search leaves out words in more than this many pages and this share of all pages."""
@@ -853,7 +853,7 @@ def _statements(script: str) -> list[str]:
 def _answer(pages: list[Page]) -> Page | None:
     """The answer a process was writing: its last assistant page after the last input (a
     kernel note, such as memory pressure, may have been journalled after it began)."""
-    last = next((p for p in reversed(pages) if p.origin in (Origin.ASSISTANT, Origin.USER)), None)
+    last = next((p for p in reversed(pages) if p.origin in TURN_ORIGINS), None)
     return last if last is not None and last.origin is Origin.ASSISTANT else None
 
 

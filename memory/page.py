@@ -50,6 +50,9 @@ class Trust(str, Enum):
 
 
 UNTRUSTED_ORIGINS = frozenset({Origin.DEVICE, Origin.FILE})
+TURN_ORIGINS = (Origin.USER, Origin.ASSISTANT)
+"""The conversation's turns: what the user said and what the model answered (not the system
+prompt, kernel notes, device output or file excerpts)."""
 
 
 def part_source(source: str, part: int, parts: int) -> str:

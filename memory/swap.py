@@ -43,7 +43,7 @@ import numpy as np
 from llmos.memory.disk import Disk
 from llmos.memory.embed import embed
 from llmos.memory.journal import Journal
-from llmos.memory.page import Origin, Page, Trust, later_part
+from llmos.memory.page import TURN_ORIGINS, Origin, Page, Trust, later_part
 from llmos.memory import recall
 from llmos.memory.relevance import file_hits
 
@@ -262,7 +262,6 @@ class Swap:
             signals.append(recall.lexical(self.journal, pid, query, depth))
         return signals
 
-
     def _resolve(self, pid: int, scores: dict[str, float], by_id: dict[str, Page]) -> dict[str, Page]:
         """The pages behind ``scores``' ids (one journal read for the swapped ones); ids that
         are pinned or another process's are dropped from ``scores``."""
@@ -295,7 +294,8 @@ class Swap:
         if not names:
             return
         anchor = scores[ranked[min(recall.HOP_BELOW, len(ranked) - 1)]]
-        fresh = [i for i, _ in recall.lexical(self.journal, pid, " ".join(names), depth) if i not in best][:recall.HOP_PAGES]
+        found = recall.lexical(self.journal, pid, " ".join(names), depth)
+        fresh = [i for i, _ in found if i not in best][:recall.HOP_PAGES]
         extra = {i: anchor * (1 - recall.TIE * (r + 1)) for r, i in enumerate(fresh)}
         for page_id, page in self._resolve(pid, extra, by_id).items():
             pages.setdefault(page_id, page)
@@ -308,7 +308,7 @@ class Swap:
         near = {s: at[s] for s in seqs if s in at}
         near.update({p.seq: p for p in self.journal.pages_at(pid, [s for s in seqs if s not in at])})
         return {s: by_id.get(p.id, p) for s, p in near.items()
-                if not p.pinned and p.origin in (Origin.USER, Origin.ASSISTANT)}
+                if not p.pinned and p.origin in TURN_ORIGINS}
 
     def _context(self, pid: int, scores: dict[str, float], pages: dict[str, Page],
                  by_id: dict[str, Page]) -> None:
