@@ -349,6 +349,32 @@ def test_words_in_too_many_pages_are_left_out_of_a_lexical_search(path: Path) ->
         j.close()
 
 
+def test_a_process_search_weighs_a_word_by_its_rarity_in_that_process(path: Path) -> None:
+    """Within one conversation a name in most turns tells them apart less than a word said
+    once, however rare the name is in the rest of the journal (where the once-said word may
+    be common)."""
+    j = Journal(path)
+    try:
+        mine = [Page(pid=1, origin=Origin.USER, text=f"Oren called again about day {i}.", seq=i)
+                for i in range(20)]
+        mine.append(Page(pid=1, origin=Origin.USER, text="The vet says the kelpie is fine.", seq=20, id="vet"))
+        mine.append(Page(pid=1, origin=Origin.USER, text="Oren walked the kelpie.", seq=21, id="both"))
+        others = [Page(pid=2, origin=Origin.USER, text=f"Kelpie herding trial, heat {i}.", seq=i)
+                  for i in range(300)]
+        j.record_pages(mine + others)
+        ranked = [h for h, _ in j.lexical_search("Oren kelpie", pid=1, evicted_only=False, k=5)]
+        assert set(ranked[:2]) == {"vet", "both"}, "the word said twice in this process leads"
+        # over the whole journal "kelpie" is the common word and "Oren" the rare one
+        journal_wide = [h for h, _ in j.lexical_search("Oren kelpie", evicted_only=False, k=3)]
+        assert journal_wide[0] == "both" and "vet" not in journal_wide
+        scores = [s for _, s in j.lexical_search("Oren vet kelpie", pid=1, evicted_only=False, k=30)]
+        assert scores == sorted(scores, reverse=True) and len(scores) == 22
+        j.mark_evicted(["vet"])
+        assert [h for h, _ in j.lexical_search("vet kelpie", pid=1)] == ["vet"]
+    finally:
+        j.close()
+
+
 def test_appended_text_becomes_searchable(path: Path, journal: Journal) -> None:
     page = Page(pid=1, origin=Origin.ASSISTANT, text="The order ")
     journal.record_page(page)

@@ -11,7 +11,7 @@ import numpy as np
 from llmos.memory.disk import Disk
 from llmos.memory.fs import mount
 from llmos.memory.page import Origin, Page
-from llmos.memory.recall import fuse, new_names
+from llmos.memory.recall import by_relation, fuse, new_names
 from llmos.memory.relevance import file_hits, shared_terms
 from tests.memory.test_pager import pager, space_with_system  # noqa: F401 - fixture
 
@@ -108,6 +108,43 @@ def test_a_second_hop_finds_the_detail_said_by_name_only(pager):
     assert detail.id in [p.id for p in got]
     pager.swap.steps = frozenset({"neighbours"})
     assert detail.id not in [p.id for p in pager.swap.search(space.pid, "What breed is my sister's dog?", 6)]
+
+
+def test_only_a_question_that_names_someone_by_relation_takes_a_second_hop():
+    for question in ("What breed is my sister's dog?", "Where did my coworker go on his trip?",
+                     "What do Melanie's kids like?", "When did Caroline meet up with her friends?",
+                     "In which city will my team lead compete?"):
+        assert by_relation(question), question
+    # a third person's question names whom it is about: the first hits hold the answer
+    for question in ("What did Caroline research?", "When did Jon go to Paris?", "Where does Tamsin live?"):
+        assert not by_relation(question), question
+
+
+def test_a_day_or_a_month_is_no_name_to_hop_to():
+    assert new_names("Where is my friend?", ["I talk to Riley every Sunday, even in May."]) == ["Riley"]
+
+
+def test_a_second_hop_follows_the_names_of_one_hit(pager):
+    """The names of the best hit that has any are the bridge. A name in a lower hit (another
+    subject) must not spend the hop's places: here "Matteo" is in as few pages as "Loopwell",
+    and a search for the three hits' names together gave his pages the places."""
+    space = space_with_system(pager, 300)
+    turns = ["My old college roommate Frankie just started at a startup called Loopwell.",
+             "Exciting! Startups move fast, Frankie will learn a lot."] + FILLER * 8
+    turns += ["My father made a new friend at the allotments, a retired teacher called Matteo.",
+              "Lovely, friends at the allotments are the best kind."] + FILLER * 4
+    turns += ["Matteo got him hooked on orienteering.", "Orienteering keeps both body and mind busy."] + FILLER * 4
+    turns += ["Loopwell apparently builds apps for dog walkers, of all things.",
+              "A niche, but dog walkers are everywhere."] + FILLER * 8
+    made = _talk(pager, space, turns)
+    by_text = {p.text[:12]: p for p in made}
+    first, other = by_text["My old colle"], by_text["My father ma"]
+    scores = {first.id: 0.9, other.id: 0.8, by_text["Exciting! St"].id: 0.7}
+    pages = {p.id: p for p in made}
+    pager.swap._hop(space.pid, "What does my old college roommate's employer make?", scores, pages,
+                    {p.id: p for p in space.pages if p.resident}, 30)
+    added = [pages[i].text[:12] for i in scores if i not in (first.id, other.id, by_text["Exciting! St"].id)]
+    assert added == ["Loopwell app"]
 
 
 def test_the_reply_after_a_matching_question_comes_along(pager):
