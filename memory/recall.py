@@ -19,8 +19,6 @@ for that measurement (``--without STEP``):
    ``when``: a question that asks when ("When did Jon get mentored?") is
    answered by a turn that says when ("... yesterday", "last week", "in
    2019"): such hits rank a little higher (``WHEN_BONUS``).
-   ``length``: a longer hit ranks a little higher (``LENGTH_BONUS``): short
-   turns ("Thanks!") match words and hold no answer.
 3. ``context``: every hit lends a share of its score to the turns before and
    after it, so a question and its answer, or a line and the next one that
    completes it, rank together.
@@ -51,7 +49,7 @@ import re
 from llmos.memory.journal import Journal
 from llmos.memory.relevance import salient_terms
 
-STEPS = ("agree", "dates", "when", "length", "context", "hops", "neighbours")
+STEPS = ("agree", "dates", "when", "context", "hops", "neighbours")
 RRF_K = 60
 TIE = 0.001
 """RRF's weight in the fused score: enough to order pages of equal best rank, no more."""
@@ -95,16 +93,6 @@ _SAYS_WHEN = re.compile(
     r"\b(?:yesterday|today|tonight|tomorrow|recently|ago|this (?:week|weekend|month|year|morning)"
     r"|last (?:week|weekend|month|year|night|summer|winter|fall|spring|monday|tuesday|wednesday|thursday"
     r"|friday|saturday|sunday)|next (?:week|month|year)|since \d{4}|in \d{4})\b", re.IGNORECASE)
-
-LENGTH_BONUS = 0.03
-LENGTH_FULL = 300
-"""Added to a hit in proportion to its length, up to ``LENGTH_FULL`` characters (``length``):
-a prior that a turn with more to say holds more of what is asked. "Thanks!" and "Wow, that's
-great!" match a question's words as well as the turn that answers it, and hold nothing. About
-the agreement of two signals at half strength, so it orders hits of like relevance, no more.
-LoCoMo, offline over the same rankings: 0.727 -> 0.742, the same from 0.02 to 0.05 and for
-200 to 500 characters (0.737-0.744); the development set unchanged (its turns are of a length).
-Longer than that counts as that: a long paste or reply gains no more than a full sentence."""
 
 HOP_SHARE = 0.03
 HOP_MIN = 5
@@ -218,11 +206,6 @@ def named_dates(query: str) -> list[tuple[dt.date, bool]]:
         except ValueError:  # "31 June": not a day
             continue
     return out
-
-
-def length_bonus(text: str) -> float:
-    """What a page of ``text`` gains for its length (``LENGTH_BONUS``, full at ``LENGTH_FULL``)."""
-    return LENGTH_BONUS * min(len(text), LENGTH_FULL) / LENGTH_FULL
 
 
 def asks_when(query: str) -> bool:

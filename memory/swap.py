@@ -232,9 +232,6 @@ class Swap:
         if "when" in self.steps and recall.asks_when(query):
             for page_id in scores:
                 scores[page_id] += recall.WHEN_BONUS * recall.says_when(pages[page_id].text)
-        if "length" in self.steps:
-            for page_id in scores:
-                scores[page_id] += recall.length_bonus(pages[page_id].text)
         if "context" in self.steps:
             self._context(pid, scores, pages, by_id)
         if "hops" in self.steps and self.signal != "vector" and recall.by_relation(query):

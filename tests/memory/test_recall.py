@@ -11,7 +11,7 @@ import numpy as np
 from llmos.memory.disk import Disk
 from llmos.memory.fs import mount
 from llmos.memory.page import Origin, Page
-from llmos.memory.recall import AGREE, LENGTH_BONUS, by_relation, fuse, length_bonus, new_names
+from llmos.memory.recall import by_relation, fuse, new_names
 from llmos.memory.relevance import file_hits, shared_terms
 from tests.memory.test_pager import pager, space_with_system  # noqa: F401 - fixture
 
@@ -147,14 +147,6 @@ def test_a_second_hop_follows_the_names_of_one_hit(pager):
     assert added == ["Loopwell app"]
 
 
-def test_the_length_prior_grows_with_a_turn_up_to_a_full_one_and_stays_below_agreement():
-    """``length`` orders hits of like relevance (measured: LoCoMo 0.725 -> 0.744 with
-    ``llmos bench paging``); it must not outweigh what the signals say."""
-    assert length_bonus("Thanks!") < length_bonus("x" * 150) < length_bonus("x" * 300) == LENGTH_BONUS
-    assert length_bonus("x" * 5000) == LENGTH_BONUS, "a long paste gains no more than a full turn"
-    assert LENGTH_BONUS < 2 * AGREE, "below the agreement of both signals"
-
-
 def test_the_reply_after_a_matching_question_comes_along(pager):
     space = space_with_system(pager, 300)
     turns = FILLER * 6 + ["Can you suggest a wine for dinner with the in-laws on Saturday?",
@@ -237,8 +229,6 @@ def test_a_when_question_finds_the_turn_that_says_when(pager):
                  [again, "Good, glad it's done."] + FILLER * 2)
     said = {p.text: p for p in made}
     question = "When did we have ramen?"
-    # this step alone: ``length`` would put the longer ramen turn first, of two that both match
-    pager.swap.steps = frozenset(pager.swap.steps) - {"length"}
     assert pager.swap.search(space.pid, question, 5)[0].id == said[again].id
     pager.swap.steps = frozenset(pager.swap.steps) - {"when"}
     assert pager.swap.search(space.pid, question, 5)[0].id != said[again].id
