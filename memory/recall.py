@@ -29,7 +29,7 @@ for that measurement (``--without STEP``):
    words the question lacks) are searched for once more, and the best pages
    that search finds rank just below the first hits' best (``HOP_BELOW``).
    Only such a question: LoCoMo's questions name whom they are about ("What did
-   Caroline research?"), and a hop for each of them cost 0.008 (0.715 with the
+   Caroline research?"), and a hop for each of them cost 0.006 (0.715 with the
    gate, 0.709 without); the development set's relation questions keep theirs.
 5. ``neighbours``: the turn next to one of the very best hits often holds the
    answer (the user asks, the assistant's reply has the figure; the user says
