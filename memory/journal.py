@@ -256,6 +256,12 @@ def _idf(rows: int, hits: int) -> float:
     return idf if idf > 0 else 1e-6
 
 
+def _span(db: sqlite3.Connection, pid: int) -> int:
+    """``Journal.page_span`` on an open connection: ``pid``'s next seq (one index lookup)."""
+    last = db.execute("SELECT max(seq) FROM pages WHERE pid = ?", (pid,)).fetchone()[0]
+    return 0 if last is None else last + 1
+
+
 def _stems(db: sqlite3.Connection, phrases: list[str]) -> list[list[str]]:
     """Each phrase's terms as the index holds them: its words through the index's own
     tokenizer (a temporary FTS5 table, so the stems are exactly SQLite's Porter stems)."""
@@ -743,8 +749,7 @@ class Journal:
         this 0.726, the journal's IDF 0.711. Cost: two small queries a phrase instead of one
         query (page-in p95 at 100k swapped pages: see docs/bench)."""
         total = db.execute("SELECT count(*) FROM pages_fts_docsize").fetchone()[0]
-        last = db.execute("SELECT max(seq) FROM pages WHERE pid = ?", (pid,)).fetchone()[0]
-        own = 0 if last is None else last + 1
+        own = _span(db, pid)
         scores: dict[str, tuple[float, int]] = {}
         for phrase in phrases:
             match = _fts_match([phrase])
@@ -796,8 +801,7 @@ class Journal:
         """How many pages ``pid`` has had, near enough for a share (its next seq; one index
         lookup, where a count reads every entry)."""
         with self._tx(atomic=False) as db:
-            last = db.execute("SELECT max(seq) FROM pages WHERE pid = ?", (pid,)).fetchone()[0]
-        return 0 if last is None else last + 1
+            return _span(db, pid)
 
     def _rare(self, phrases: list[str]) -> list[str]:
         """Drop the phrases too common to be an exact-match signal.

@@ -104,6 +104,10 @@ name, 0.716 without hops, 0.711 with rare names only; the development set's mult
 questions need them (0.65 without hops, 0.94 with)."""
 
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
+_CALENDAR = {w.casefold() for w in _MONTHS.split("|")} | {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+"""Capitalised, but no one's name: a day or a month in a hit is no bridge to another page."""
+
 _RELATION = re.compile(
     r"\b(?:my|your|our|his|her|their|\w+'s)\s+(?:\w+\s+){0,2}?"
     r"(?:sister|brother|sibling|mother|mom|mum|father|dad|parent|son|daughter|kid|child|children|baby"
@@ -161,11 +165,6 @@ def fuse(signals: list[list[tuple[str, float]]], *, agree: bool = True) -> dict[
     ties = rrf([[i for i, _ in signal] for signal in signals])
     weight = AGREE if agree else 0.0
     return {i: 1.0 / (RRF_K + best[i] + 1) + TIE * ties[i] + weight * together[i] for i in best}
-
-
-_CALENDAR = {w.casefold() for w in _MONTHS.split("|")} | {
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-"""Capitalised, but no one's name: a day or a month in a hit is no bridge to another page."""
 
 
 def hop_limit(total: int) -> int:
