@@ -14,10 +14,10 @@ most recent messages that fit, as a plain chat with a context window of that siz
 them (what a FIFO context remembers), asked the same questions with the same sampling and
 seed. Both keep their own answers in the conversation.
 
-An answer is right when it holds the expected answer's words (``correct``): every word of
-three letters or more, in any order and case; a day (``2026-02-24``) may be written as
-people write it ("24 February", "February 24th", "Feb 24"). No devices are granted: this
-measures memory, and ``llmos bench tools`` measures devices.
+An answer is right when it holds the expected answer (``correct``): every name and number
+of it and at least half of its words, in any order and case; a day (``2026-02-24``) may be
+written as people write it ("24 February", "February 24th", "Feb 24"). No devices are
+granted: this measures memory, and ``llmos bench tools`` measures devices.
 """
 
 from __future__ import annotations
@@ -79,16 +79,6 @@ def correct(answer: str, expected: str) -> bool:
     return 2 * sum(w in have for w in wanted) >= len(wanted)
 
 
-def _created(turn: dict, n: int) -> float | None:
-    """A turn's time: its session's day (local noon, as the shell would have said it), plus
-    its place in the conversation."""
-    try:
-        day = dt.datetime.fromisoformat(str(turn["date"]))
-    except (KeyError, ValueError):
-        return None
-    return day.replace(hour=12).timestamp() + n
-
-
 def _fifo(cpu, messages: list[tuple[str, str]], ram: int) -> int:
     """Where the most recent messages that fit ``ram`` tokens begin (the first, the system
     message, is kept besides them): what a plain chat with a window of that size still holds."""
@@ -105,6 +95,7 @@ def _conversation(kernel, cpu, conv: dict, sampling, ram: int, max_tokens: int) 
     """One conversation, both sides: admitted to a chat process of ``kernel`` and kept as plain
     messages for the raw model; then its questions, one after another, to each."""
     from llmos.apps.chat import CHAT_SYSTEM, spawn_chat
+    from llmos.bench.paging import turn_time
     from llmos.kernel.cpu import Generation
     from llmos.memory.page import Origin, Page
 
@@ -114,7 +105,7 @@ def _conversation(kernel, cpu, conv: dict, sampling, ram: int, max_tokens: int) 
     for n, turn in enumerate(conv["turns"]):
         origin = Origin.ASSISTANT if turn.get("speaker") == "assistant" else Origin.USER
         page = Page(proc.pid, origin, str(turn["text"]))
-        page.created = _created(turn, n) or page.created
+        page.created = turn_time(turn, n) or page.created
         pages_of[str(turn["id"])] = {p.id for p in kernel.pager.admit(proc.space, page)}
         plain.append((origin.value, str(turn["text"])))
         turn_ids.append(str(turn["id"]))

@@ -66,7 +66,7 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def _created(turn: dict, n: int) -> float | None:
+def turn_time(turn: dict, n: int) -> float | None:
     """A turn's time: its session date (ISO) if it has one, plus its place in the conversation."""
     import datetime as dt
 
@@ -139,7 +139,7 @@ def run(conversations: list[dict], *, ram: int = 3584, k: int = 10, budget: int 
             for n, turn in enumerate(conv["turns"]):
                 origin = Origin.ASSISTANT if turn.get("speaker") == "assistant" else Origin.USER
                 page = Page(pid, origin, str(turn["text"]))
-                page.created = _created(turn, n) or page.created
+                page.created = turn_time(turn, n) or page.created
                 for made in pager.admit(space, page):
                     turn_of[made.id] = str(turn["id"])
                 admitted += 1

@@ -6,7 +6,7 @@ from llmos.bench.answers import _fifo, correct
 from tests.conftest import run_llmos
 
 
-def test_an_answer_is_right_when_it_holds_every_word_of_the_expected_one():
+def test_an_answer_is_right_when_it_holds_every_name_of_the_expected_one():
     assert correct("You work at Corvid Analytics now.", "Corvid Analytics")
     assert correct("You wanted it at a bowling alley.", "a bowling alley")  # "a" is no word to find
     assert not correct("You work at Brightline Labs.", "Corvid Analytics")
